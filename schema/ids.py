@@ -1,0 +1,44 @@
+"""Relay global ids (`base64("Member:42")`) and opaque page cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from server.errors import BadUserInput
+
+_CURSOR = "cursor"
+
+
+def _encode(kind: str, value: int) -> str:
+    return base64.b64encode(f"{kind}:{value}".encode()).decode()
+
+
+def _decode(token: str, what: str) -> tuple[str, int]:
+    try:
+        kind, _, raw = base64.b64decode(token.encode(), validate=True).decode().partition(":")
+        value = int(raw)
+    except (binascii.Error, UnicodeError, ValueError):
+        raise BadUserInput(f"{what} {token!r} is malformed", argument=what) from None
+    if not kind or value < 0 or str(value) != raw:
+        raise BadUserInput(f"{what} {token!r} is malformed", argument=what)
+    return kind, value
+
+
+def global_id(type_name: str, pk: int) -> str:
+    return _encode(type_name, pk)
+
+
+def parse_global_id(token: str, *, argument: str = "id") -> tuple[str, int]:
+    return _decode(token, argument)
+
+
+def cursor(pk: int) -> str:
+    return _encode(_CURSOR, pk)
+
+
+def parse_cursor(token: str) -> int:
+    kind, value = _decode(token, "after")
+    if kind != _CURSOR:
+        raise BadUserInput(f"after {token!r} is not a cursor", argument="after")
+    return value

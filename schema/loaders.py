@@ -1,0 +1,93 @@
+"""Per-request DataLoaders: one batched IN query per level, whatever the page size.
+
+Every loader reads within the request's Scope, so an id outside it loads as None, exactly like
+an id that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+
+from schema.pagination import PageArgs
+from schema.types import (
+    ActivityNode,
+    BranchNode,
+    MemberNode,
+    TenantNode,
+    activity_node,
+    branch_node,
+    member_node,
+    tenant_node,
+)
+from server.activities import service as activities
+from server.branches import service as branches
+from server.members import service as members
+from tenants import service as tenants
+from tenants.scope import Scope
+
+
+def _in_order(keys: Sequence[int], rows: Sequence[Row[Any]], make: Any) -> list[Any]:
+    by_id = {row.id: row for row in rows}
+    return [make(by_id[k]) if k in by_id else None for k in keys]
+
+
+class Loaders:
+    def __init__(self, session: AsyncSession, scope: Scope) -> None:
+        self.session, self.scope = session, scope
+        self.tenant: DataLoader[int, TenantNode | None] = DataLoader(self._tenants)
+        self.branch: DataLoader[int, BranchNode | None] = DataLoader(self._branches)
+        self.member: DataLoader[int, MemberNode | None] = DataLoader(self._members)
+        self.activity: DataLoader[int, ActivityNode | None] = DataLoader(self._activities)
+        self.tenant_children_count: DataLoader[int, int] = DataLoader(self._children_counts)
+        self.branch_members_count: DataLoader[int, int] = DataLoader(self._member_counts)
+        self._pages: dict[tuple[str, PageArgs], DataLoader[int, list[Row[Any]]]] = {}
+
+    async def _tenants(self, ids: list[int]) -> list[TenantNode | None]:
+        rows = await tenants.tenants_by_ids(self.session, scope=self.scope, ids=ids)
+        return _in_order(ids, rows, lambda r: tenant_node(r, self))
+
+    async def _branches(self, ids: list[int]) -> list[BranchNode | None]:
+        rows = await branches.branches_by_ids(self.session, scope=self.scope, ids=ids)
+        return _in_order(ids, rows, lambda r: branch_node(r, self))
+
+    async def _members(self, ids: list[int]) -> list[MemberNode | None]:
+        rows = await members.members_by_ids(self.session, scope=self.scope, ids=ids)
+        return _in_order(ids, rows, lambda r: member_node(r, self))
+
+    async def _activities(self, ids: list[int]) -> list[ActivityNode | None]:
+        rows = await activities.activities_by_ids(self.session, scope=self.scope, ids=ids)
+        return _in_order(ids, rows, lambda r: activity_node(r, self))
+
+    async def _children_counts(self, ids: list[int]) -> list[int]:
+        counts = await tenants.children_counts(self.session, scope=self.scope, parent_ids=ids)
+        return [counts.get(i, 0) for i in ids]
+
+    async def _member_counts(self, ids: list[int]) -> list[int]:
+        counts = await members.counts_by_branch(self.session, scope=self.scope, branch_ids=ids)
+        return [counts.get(i, 0) for i in ids]
+
+    def _paged(self, name: str, page: PageArgs, fetch: Any) -> DataLoader[int, list[Row[Any]]]:
+        # One loader per (relation, page arguments): parents asking for the same page of their
+        # children share one ROW_NUMBER query.
+        key = (name, page)
+        if key not in self._pages:
+            async def load(parent_ids: list[int]) -> list[list[Row[Any]]]:
+                pages = await fetch(self.session, scope=self.scope, parent_ids=parent_ids,
+                                    after_id=page.after_id, limit=page.fetch)
+                return [pages.get(i, []) for i in parent_ids]
+            self._pages[key] = DataLoader(load)
+        return self._pages[key]
+
+    def tenant_children(self, page: PageArgs) -> DataLoader[int, list[Row[Any]]]:
+        return self._paged("tenant_children", page, tenants.children_pages)
+
+    def branch_members(self, page: PageArgs) -> DataLoader[int, list[Row[Any]]]:
+        async def fetch(session: AsyncSession, *, parent_ids: Sequence[int],
+                        **kw: Any) -> dict[int, list[Row[Any]]]:
+            return await members.pages_by_branch(session, branch_ids=parent_ids, **kw)
+        return self._paged("branch_members", page, fetch)

@@ -1,0 +1,234 @@
+"""The GraphQL object types of the core: Node, Tenant, Branch, Member, Activity, connections.
+
+Values are built from SQL rows by the `*_node` functions below; to-one relations are plain
+attributes (a loaded object or a Lazy), to-many relations are resolvers that batch through
+the request's DataLoaders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import strawberry
+from sqlalchemy import Row
+from strawberry.types import Info
+
+from schema.ids import cursor, global_id
+from schema.lazy import Lazy
+from schema.pagination import PageArgs
+from server.activities.models import ActivityKind
+from server.branches.models import BranchCategory
+from server.members.models import Education, Gender, MemberStatus
+from tenants.models import TenantLevel
+
+if TYPE_CHECKING:
+    from schema.context import Context
+
+strawberry.enum(TenantLevel, description="District, town or street, village or community.")
+strawberry.enum(BranchCategory, description="Agency, non-public enterprise, office building, "
+                                            "red property management, rural.")
+strawberry.enum(Gender)
+strawberry.enum(MemberStatus, description="Full member or probationary member.")
+strawberry.enum(Education)
+
+
+@strawberry.interface(description="An object with a global id; `node(id:)` fetches any of them.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type(description="The end of a page and whether more follow.")
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type(name="Tenant", description="A district, town/street or village/community.")
+class TenantNode(Node):
+    code: str
+    name: str
+    level: TenantLevel
+    path: str = strawberry.field(description="Materialized path, e.g. /d01/t03/v017/.")
+    # To-one relations hold the loaded object or a Lazy (see schema/lazy.py).
+    parent: TenantNode | None
+    pk: strawberry.Private[int]
+
+    @strawberry.field(description="The tenants directly below, in id order.")
+    async def children(self, info: Info, first: int | None = None,
+                       after: str | None = None) -> TenantConnection:
+        page = PageArgs.parse(first, after)
+        loaders = info.context.loaders
+        rows = await loaders.tenant_children(page).load(self.pk)
+        return connection(TenantConnection, rows, page, lambda r: tenant_node(r, loaders),
+                          lambda: loaders.tenant_children_count.load(self.pk))
+
+
+@strawberry.type(name="Branch", description="A party organisation (党组织/党支部).")
+class BranchNode(Node):
+    name: str
+    category: BranchCategory
+    established_on: dt.date
+    secretary: str
+    tenant: TenantNode
+    pk: strawberry.Private[int]
+
+    @strawberry.field(description="The branch's members, in id order.")
+    async def members(self, info: Info, first: int | None = None,
+                      after: str | None = None) -> MemberConnection:
+        page = PageArgs.parse(first, after)
+        loaders = info.context.loaders
+        rows = await loaders.branch_members(page).load(self.pk)
+        return connection(MemberConnection, rows, page, lambda r: member_node(r, loaders),
+                          lambda: loaders.branch_members_count.load(self.pk))
+
+
+@strawberry.type(name="Member", description="A party member.")
+class MemberNode(Node):
+    name: str
+    gender: Gender
+    birth_date: dt.date
+    joined_on: dt.date
+    status: MemberStatus
+    education: Education
+    branch: BranchNode
+    pk: strawberry.Private[int]
+
+
+@strawberry.type(name="Activity", description="A branch activity (三会一课, theme day, ...).")
+class ActivityNode(Node):
+    title: str
+    kind: str = strawberry.field(
+        description="One of: " + ", ".join(k.value for k in ActivityKind))
+    occurred_at: dt.datetime
+    attendance: int
+    branch: BranchNode
+    pk: strawberry.Private[int]
+
+
+Counter = Callable[[], Awaitable[int]]
+
+
+@strawberry.type
+class TenantEdge:
+    cursor: str
+    node: TenantNode
+
+
+@strawberry.type
+class TenantConnection:
+    edges: list[TenantEdge]
+    page_info: PageInfo
+    counter: strawberry.Private[Counter]
+
+    @strawberry.field(description="How many match, over all pages.")
+    async def total_count(self) -> int:
+        return await self.counter()
+
+
+@strawberry.type
+class BranchEdge:
+    cursor: str
+    node: BranchNode
+
+
+@strawberry.type
+class BranchConnection:
+    edges: list[BranchEdge]
+    page_info: PageInfo
+    counter: strawberry.Private[Counter]
+
+    @strawberry.field(description="How many match, over all pages.")
+    async def total_count(self) -> int:
+        return await self.counter()
+
+
+@strawberry.type
+class MemberEdge:
+    cursor: str
+    node: MemberNode
+
+
+@strawberry.type
+class MemberConnection:
+    edges: list[MemberEdge]
+    page_info: PageInfo
+    counter: strawberry.Private[Counter]
+
+    @strawberry.field(description="How many match, over all pages.")
+    async def total_count(self) -> int:
+        return await self.counter()
+
+
+C = TypeVar("C", TenantConnection, BranchConnection, MemberConnection)
+_EDGES: dict[type, type] = {TenantConnection: TenantEdge, BranchConnection: BranchEdge,
+                            MemberConnection: MemberEdge}
+
+
+def connection(kind: type[C], rows: Sequence[Row[Any]], page: PageArgs,
+               make: Callable[[Any], Any], counter: Counter) -> C:
+    """A page of `kind` from rows fetched with `page.first + 1` as their limit."""
+    edge = _EDGES[kind]
+    more = len(rows) > page.first
+    edges = [edge(cursor=cursor(row.id), node=make(row)) for row in rows[: page.first]]
+    end = edges[-1].cursor if edges else None
+    return kind(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end),
+                counter=counter)
+
+
+# Row -> node. A row may carry its to-one relations JOINed in under a prefix (`b_` for the
+# branch, `t_` for the tenant); otherwise the relation is a Lazy on the request's loader.
+if TYPE_CHECKING:
+    from schema.loaders import Loaders
+
+
+def tenant_node(row: Any, loaders: Loaders) -> TenantNode:
+    return _tenant(row.id, row.parent_id, row.level, row.code, row.name, row.path, loaders)
+
+
+def _tenant(pk: int, parent_id: int | None, level: TenantLevel, code: str, name: str, path: str,
+            loaders: Loaders) -> TenantNode:
+    return TenantNode(
+        id=global_id("Tenant", pk), pk=pk, code=code, name=name, level=level, path=path,
+        parent=None if parent_id is None else Lazy(loaders.tenant, parent_id),  # type: ignore[arg-type]
+    )
+
+
+def _branch(pk: int, tenant_id: int, row: Any, prefix: str, with_tenant: bool,
+            loaders: Loaders) -> BranchNode:
+    tenant: Any
+    if with_tenant:
+        tenant = _tenant(tenant_id, row.t_parent_id, row.t_level, row.t_code, row.t_name,
+                         row.t_path, loaders)
+    else:
+        tenant = Lazy(loaders.tenant, tenant_id)
+    get = row._mapping
+    return BranchNode(
+        id=global_id("Branch", pk), pk=pk, name=get[prefix + "name"],
+        category=get[prefix + "category"], established_on=get[prefix + "established_on"],
+        secretary=get[prefix + "secretary"], tenant=tenant,
+    )
+
+
+def branch_node(row: Any, loaders: Loaders, *, with_tenant: bool = False) -> BranchNode:
+    return _branch(row.id, row.tenant_id, row, "", with_tenant, loaders)
+
+
+def member_node(row: Any, loaders: Loaders, *, with_branch: bool = False,
+                with_tenant: bool = False) -> MemberNode:
+    branch: Any = (_branch(row.branch_id, row.b_tenant_id, row, "b_", with_tenant, loaders)
+                   if with_branch else Lazy(loaders.branch, row.branch_id))
+    return MemberNode(
+        id=global_id("Member", row.id), pk=row.id, name=row.name, gender=row.gender,
+        birth_date=row.birth_date, joined_on=row.joined_on, status=row.status,
+        education=row.education, branch=branch,
+    )
+
+
+def activity_node(row: Any, loaders: Loaders) -> ActivityNode:
+    return ActivityNode(
+        id=global_id("Activity", row.id), pk=row.id, title=row.title, kind=row.kind.value,
+        occurred_at=row.occurred_at, attendance=row.attendance,
+        branch=Lazy(loaders.branch, row.branch_id),  # type: ignore[arg-type]
+    )

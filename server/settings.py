@@ -1,0 +1,158 @@
+"""Typed settings, read once from EHOME_* environment variables.
+
+A bad value stops start-up with one line that names the variable (SettingsError), never a
+traceback deep inside a driver.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+Env = Literal["dev", "production"]
+LogFormat = Literal["text", "json"]
+
+
+class SettingsError(ValueError):
+    """A setting has a value ehome cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: Env = "dev"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    redis_url: str | None = None
+    secret_key: str = field(default="", repr=False)
+    demo_password: str = field(default="ehome-demo", repr=False)
+    log_level: str = "INFO"
+    log_format: LogFormat = "text"
+    sql_echo: bool = False
+    timezone: str = "Asia/Shanghai"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+# Each documented variable: (name, default shown in the README, meaning). The README's table is
+# checked against this list by a test, so the two cannot drift apart.
+DOCUMENTED: tuple[tuple[str, str, str], ...] = (
+    ("EHOME_ENV", "dev", "`dev` or `production`"),
+    ("EHOME_HOST", "127.0.0.1", "address `ehome serve` binds"),
+    ("EHOME_PORT", "8000", "port `ehome serve` binds"),
+    ("EHOME_DATA_DIR", "var", "folder for the SQLite file and the dev secret key"),
+    ("EHOME_DATABASE_URL", "sqlite+aiosqlite:///var/ehome.db", "SQLAlchemy async URL"),
+    ("EHOME_REDIS_URL", "(unset: in-process bus)", "Redis URL for the bus across processes"),
+    ("EHOME_SECRET_KEY", "(dev: generated into var/secret_key)", "signing key; required in production"),
+    ("EHOME_DEMO_PASSWORD", "ehome-demo", "password of the demo accounts made by `seed --demo`"),
+    ("EHOME_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    ("EHOME_LOG_FORMAT", "text (json in production)", "`text` or `json` (one object a line)"),
+    ("EHOME_SQL_ECHO", "0", "1 logs every SQL statement"),
+    ("EHOME_TIMEZONE", "Asia/Shanghai", "the district's time zone (what \"today\" means)"),
+)
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_DB_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = env.get(name, default).strip()
+    if value not in allowed:
+        raise SettingsError(f"{name}={value!r} is not one of: {', '.join(allowed)}")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "0").strip().lower()
+    if value not in ("0", "1", "true", "false", "yes", "no", ""):
+        raise SettingsError(f"{name}={value!r} must be 0 or 1")
+    return value in ("1", "true", "yes")
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, str(default)).strip()
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise SettingsError(f"{name}={raw!r} must be a port number from 1 to 65535")
+    return int(raw)
+
+
+def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
+    url = env.get("EHOME_DATABASE_URL", "").strip()
+    if not url:
+        return f"sqlite+aiosqlite:///{data_dir / 'ehome.db'}"
+    # Accept the URLs people copy from elsewhere, and name the async driver ehome uses.
+    for plain, driver in (("postgres://", "postgresql+asyncpg://"),
+                          ("postgresql://", "postgresql+asyncpg://"),
+                          ("sqlite://", "sqlite+aiosqlite://")):
+        if url.startswith(plain):
+            url = driver + url[len(plain):]
+    scheme = url.split("://", 1)[0]
+    if "://" not in url or scheme not in _DB_SCHEMES:
+        raise SettingsError(
+            f"EHOME_DATABASE_URL={url.split('@')[-1]!r} must start with one of: "
+            + ", ".join(s + "://" for s in _DB_SCHEMES)
+        )
+    return url
+
+
+def _secret_key(env: Mapping[str, str], mode: Env, data_dir: Path) -> str:
+    key = env.get("EHOME_SECRET_KEY", "").strip()
+    if key:
+        if len(key) < 32:
+            raise SettingsError("EHOME_SECRET_KEY must be at least 32 characters long")
+        return key
+    if mode == "production":
+        raise SettingsError("EHOME_SECRET_KEY is required when EHOME_ENV=production")
+    # Dev: one key per data folder, kept so that tokens survive a restart.
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+def _timezone(env: Mapping[str, str]) -> str:
+    name = env.get("EHOME_TIMEZONE", "Asia/Shanghai").strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"EHOME_TIMEZONE={name!r} is not a known time zone") from None
+    return name
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from `env` (default: the process environment)."""
+    env = os.environ if env is None else env
+    mode: Env = _choice(env, "EHOME_ENV", ("dev", "production"), "dev")  # type: ignore[assignment]
+    data_dir = Path(env.get("EHOME_DATA_DIR", "var").strip() or "var")
+    redis_url = env.get("EHOME_REDIS_URL", "").strip() or None
+    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(f"EHOME_REDIS_URL={redis_url!r} must start with redis://, rediss:// or unix://")
+    log_format: LogFormat = _choice(  # type: ignore[assignment]
+        env, "EHOME_LOG_FORMAT", ("text", "json"), "json" if mode == "production" else "text"
+    )
+    return Settings(
+        env=mode,
+        host=env.get("EHOME_HOST", "127.0.0.1").strip() or "127.0.0.1",
+        port=_port(env, "EHOME_PORT", 8000),
+        data_dir=data_dir,
+        database_url=_database_url(env, data_dir),
+        redis_url=redis_url,
+        secret_key=_secret_key(env, mode, data_dir),
+        demo_password=env.get("EHOME_DEMO_PASSWORD", "ehome-demo"),
+        log_level=_choice(env, "EHOME_LOG_LEVEL", _LOG_LEVELS, "INFO"),
+        log_format=log_format,
+        sql_echo=_flag(env, "EHOME_SQL_ECHO"),
+        timezone=_timezone(env),
+    )

@@ -1,0 +1,205 @@
+"""Fixtures: every database test runs on SQLite and on a real PostgreSQL that this session
+starts itself. With EHOME_REQUIRE_SERVICES=1 (CI) a missing service fails the run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from server.app import create_app
+from server.db import make_engine
+from server.migrate import upgrade
+from server.seed import seed
+from server.settings import Settings
+from tests.services import Postgres, ServiceUnavailable, start_postgres
+
+REQUIRE_SERVICES = os.environ.get("EHOME_REQUIRE_SERVICES") == "1"
+BACKENDS = ("sqlite", "postgresql")
+AS_OF = date.today()
+SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
+
+
+def run_isolated(factory: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """Run a coroutine in its own thread and loop: set-up that must not touch the test loop."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(factory())
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def _unavailable(what: str, why: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{what} is required (EHOME_REQUIRE_SERVICES=1) but unavailable: {why}")
+    pytest.skip(f"{what} unavailable: {why}")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres | None]:
+    try:
+        server = start_postgres()
+    except (ServiceUnavailable, OSError) as exc:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"PostgreSQL is required (EHOME_REQUIRE_SERVICES=1): {exc}")
+        yield None
+        return
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ehome")
+
+
+class Databases:
+    """Makes databases on one backend: empty ones, and copies of a seeded template."""
+
+    def __init__(self, backend: str, workdir: Path, postgres: Postgres | None) -> None:
+        self.backend, self.workdir, self.postgres = backend, workdir, postgres
+        self._template: str | None = None
+
+    def _pg_admin(self, sql: str) -> None:
+        assert self.postgres is not None
+        dsn = f"postgresql://postgres@127.0.0.1:{self.postgres.port}/postgres"
+
+        async def go() -> None:
+            conn = await asyncpg.connect(dsn)
+            try:
+                await conn.execute(sql)
+            finally:
+                await conn.close()
+        run_isolated(go)
+
+    def empty(self) -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        if self.backend == "sqlite":
+            return f"sqlite+aiosqlite:///{self.workdir / (name + '.db')}"
+        assert self.postgres is not None
+        self._pg_admin(f'CREATE DATABASE "{name}"')
+        return self.postgres.url(name)
+
+    def template(self) -> str:
+        """A migrated database seeded at small scale with the demo accounts, made once."""
+        if self._template is None:
+            url = self.empty()
+            run_isolated(lambda: asyncio.to_thread(upgrade, url))
+
+            async def load() -> None:
+                engine = make_engine(url)
+                await seed(engine, scale="small", seed=7, as_of=AS_OF, demo_password="pw-demo")
+                await engine.dispose()
+            run_isolated(load)
+            self._template = url
+        return self._template
+
+    def copy(self) -> str:
+        """A fresh copy of the template, for tests that write."""
+        source = self.template()
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        if self.backend == "sqlite":
+            target = self.workdir / (name + ".db")
+            shutil.copyfile(make_url(source).database or "", target)
+            return f"sqlite+aiosqlite:///{target}"
+        assert self.postgres is not None
+        template = make_url(source).database
+        self._pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        return self.postgres.url(name)
+
+
+_databases: dict[str, Databases] = {}
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def databases(request: pytest.FixtureRequest, workdir: Path,
+              postgres: Postgres | None) -> Databases:
+    backend: str = request.param
+    if backend == "postgresql" and postgres is None:
+        _unavailable("PostgreSQL", "no initdb/pg_ctl found")
+    if backend not in _databases:
+        _databases[backend] = Databases(backend, workdir / backend, postgres)
+        (workdir / backend).mkdir(exist_ok=True)
+    return _databases[backend]
+
+
+def settings_for(url: str, workdir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"database_url": url, "data_dir": workdir, "secret_key": SECRET,
+                              "demo_password": "pw-demo"}
+    values.update(overrides)
+    return Settings(**values)
+
+
+class GraphQLClient:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def post(self, query: str, variables: dict[str, Any] | None = None,
+                   **headers: str) -> dict[str, Any]:
+        response = await self.http.post("/graphql", json={"query": query,
+                                                          "variables": variables or {}},
+                                        headers=headers)
+        assert response.headers["content-type"].startswith("application/"), response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The query's data; fails the test on any error."""
+        body = await self.post(query, variables)
+        assert "errors" not in body, body["errors"]
+        result: dict[str, Any] = body["data"]
+        return result
+
+    async def error(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The first error of a query that must fail."""
+        body = await self.post(query, variables)
+        assert body.get("errors"), f"expected an error, got {body}"
+        error: dict[str, Any] = body["errors"][0]
+        return error
+
+
+async def _client(url: str, workdir: Path) -> AsyncIterator[tuple[GraphQLClient, Any]]:
+    app = create_app(settings_for(url, workdir))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield GraphQLClient(http), app
+    await app.state.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def seeded(databases: Databases, workdir: Path) -> AsyncIterator[tuple[GraphQLClient, Any]]:
+    """A client on the shared seeded template: for tests that only read."""
+    async for pair in _client(databases.template(), workdir):
+        yield pair
+
+
+@pytest.fixture
+async def client(seeded: tuple[GraphQLClient, Any]) -> GraphQLClient:
+    return seeded[0]
+
+
+@pytest.fixture
+async def fresh(databases: Databases, workdir: Path) -> AsyncIterator[tuple[GraphQLClient, Any]]:
+    """A client on a private copy of the seeded template: for tests that write."""
+    async for pair in _client(databases.copy(), workdir):
+        yield pair
