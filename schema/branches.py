@@ -16,18 +16,30 @@ from server.branches.models import BranchCategory
 @strawberry.type
 class BranchQuery:
     @strawberry.field(description="Branches in scope (narrowed by `under`), in id order.")
-    async def branches(self, info: Info[Context, None], under: strawberry.ID | None = None,
-                       category: BranchCategory | None = None, first: int | None = None,
-                       after: str | None = None) -> BranchConnection:
+    async def branches(
+        self,
+        info: Info[Context, None],
+        under: strawberry.ID | None = None,
+        category: BranchCategory | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> BranchConnection:
         ctx = info.context
         page = PageArgs.parse(first, after)
         scope = await ctx.scope_under(under)
         with_tenant = Lookahead.of(info)["edges"]["node"].has("tenant")
-        rows = await service.list_branches(ctx.session, scope=scope, category=category,
-                                           after_id=page.after_id, limit=page.fetch,
-                                           with_tenant=with_tenant)
+        rows = await service.list_branches(
+            ctx.session,
+            scope=scope,
+            category=category,
+            after_id=page.after_id,
+            limit=page.fetch,
+            with_tenant=with_tenant,
+        )
         return connection(
-            BranchConnection, rows, page,
+            BranchConnection,
+            rows,
+            page,
             lambda r: branch_node(r, ctx.loaders, with_tenant=with_tenant),
             lambda: service.count_branches(ctx.session, scope=scope, category=category),
         )

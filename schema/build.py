@@ -26,7 +26,7 @@ Query = merge_types("Query", (TenantQuery, BranchQuery, MemberQuery, NodeQuery, 
 class CloseSession(SchemaExtension):
     """Give the request's connection back to the pool as soon as the operation ends."""
 
-    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+    async def on_operation(self) -> AsyncIterator[None]:
         yield
         context = self.execution_context.context
         if isinstance(context, Context):
@@ -34,8 +34,9 @@ class CloseSession(SchemaExtension):
 
 
 class EhomeSchema(strawberry.Schema):
-    def process_errors(self, errors: list[GraphQLError],
-                       execution_context: ExecutionContext | None = None) -> None:
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
         context = execution_context.context if execution_context else None
         request_id = context.request_id if isinstance(context, Context) else None
         for error in errors:

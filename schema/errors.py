@@ -39,8 +39,12 @@ def classify(error: GraphQLError, request_id: str | None) -> None:
         extensions.update(original.extensions or {})
         error.message = original.message
     else:
-        log.error("unexpected error in %s (request %s)", ".".join(map(str, error.path or [])),
-                  request_id, exc_info=original)
+        log.error(
+            "unexpected error in %s (request %s)",
+            ".".join(map(str, error.path or [])),
+            request_id,
+            exc_info=original,
+        )
         error.message = MASKED
         error.original_error = None
         extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}

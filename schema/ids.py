@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 
+from strawberry import ID
+
 from server.errors import BadUserInput
 
 _CURSOR = "cursor"
@@ -25,8 +27,8 @@ def _decode(token: str, what: str) -> tuple[str, int]:
     return kind, value
 
 
-def global_id(type_name: str, pk: int) -> str:
-    return _encode(type_name, pk)
+def global_id(type_name: str, pk: int) -> ID:
+    return ID(_encode(type_name, pk))
 
 
 def parse_global_id(token: str, *, argument: str = "id") -> tuple[str, int]:

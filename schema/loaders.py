@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
@@ -27,11 +26,12 @@ from schema.types import (
 from server.activities import service as activities
 from server.branches import service as branches
 from server.members import service as members
+from server.sql import AnyRow
 from tenants import service as tenants
 from tenants.scope import Scope
 
 
-def _in_order(keys: Sequence[int], rows: Sequence[Row[Any]], make: Any) -> list[Any]:
+def _in_order(keys: Sequence[int], rows: Sequence[AnyRow], make: Any) -> list[Any]:
     by_id = {row.id: row for row in rows}
     return [make(by_id[k]) if k in by_id else None for k in keys]
 
@@ -45,7 +45,7 @@ class Loaders:
         self.activity: DataLoader[int, ActivityNode | None] = DataLoader(self._activities)
         self.tenant_children_count: DataLoader[int, int] = DataLoader(self._children_counts)
         self.branch_members_count: DataLoader[int, int] = DataLoader(self._member_counts)
-        self._pages: dict[tuple[str, PageArgs], DataLoader[int, list[Row[Any]]]] = {}
+        self._pages: dict[tuple[str, PageArgs], DataLoader[int, list[AnyRow]]] = {}
 
     async def _tenants(self, ids: list[int]) -> list[TenantNode | None]:
         rows = await tenants.tenants_by_ids(self.session, scope=self.scope, ids=ids)
@@ -71,23 +71,32 @@ class Loaders:
         counts = await members.counts_by_branch(self.session, scope=self.scope, branch_ids=ids)
         return [counts.get(i, 0) for i in ids]
 
-    def _paged(self, name: str, page: PageArgs, fetch: Any) -> DataLoader[int, list[Row[Any]]]:
+    def _paged(self, name: str, page: PageArgs, fetch: Any) -> DataLoader[int, list[AnyRow]]:
         # One loader per (relation, page arguments): parents asking for the same page of their
         # children share one ROW_NUMBER query.
         key = (name, page)
         if key not in self._pages:
-            async def load(parent_ids: list[int]) -> list[list[Row[Any]]]:
-                pages = await fetch(self.session, scope=self.scope, parent_ids=parent_ids,
-                                    after_id=page.after_id, limit=page.fetch)
+
+            async def load(parent_ids: list[int]) -> list[list[AnyRow]]:
+                pages = await fetch(
+                    self.session,
+                    scope=self.scope,
+                    parent_ids=parent_ids,
+                    after_id=page.after_id,
+                    limit=page.fetch,
+                )
                 return [pages.get(i, []) for i in parent_ids]
+
             self._pages[key] = DataLoader(load)
         return self._pages[key]
 
-    def tenant_children(self, page: PageArgs) -> DataLoader[int, list[Row[Any]]]:
+    def tenant_children(self, page: PageArgs) -> DataLoader[int, list[AnyRow]]:
         return self._paged("tenant_children", page, tenants.children_pages)
 
-    def branch_members(self, page: PageArgs) -> DataLoader[int, list[Row[Any]]]:
-        async def fetch(session: AsyncSession, *, parent_ids: Sequence[int],
-                        **kw: Any) -> dict[int, list[Row[Any]]]:
+    def branch_members(self, page: PageArgs) -> DataLoader[int, list[AnyRow]]:
+        async def fetch(
+            session: AsyncSession, *, parent_ids: Sequence[int], **kw: Any
+        ) -> dict[int, list[AnyRow]]:
             return await members.pages_by_branch(session, branch_ids=parent_ids, **kw)
+
         return self._paged("branch_members", page, fetch)

@@ -35,4 +35,6 @@ class Lookahead:
         return name in self._fields
 
     def __getitem__(self, name: str) -> Lookahead:
-        return Lookahead(child for field in self._fields.get(name, ()) for child in field.selections)
+        return Lookahead(
+            child for field in self._fields.get(name, ()) for child in field.selections
+        )

@@ -14,11 +14,18 @@ from server.members import service
 
 @strawberry.type
 class MemberQuery:
-    @strawberry.field(description="Members in scope (narrowed by `under`), in id order; "
-                                  "`search` matches part of a name.")
-    async def members(self, info: Info[Context, None], under: strawberry.ID | None = None,
-                      search: str | None = None, first: int | None = None,
-                      after: str | None = None) -> MemberConnection:
+    @strawberry.field(
+        description="Members in scope (narrowed by `under`), in id order; "
+        "`search` matches part of a name."
+    )
+    async def members(
+        self,
+        info: Info[Context, None],
+        under: strawberry.ID | None = None,
+        search: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> MemberConnection:
         ctx = info.context
         page = PageArgs.parse(first, after)
         scope = await ctx.scope_under(under)
@@ -26,12 +33,19 @@ class MemberQuery:
         node = Lookahead.of(info)["edges"]["node"]
         with_branch = node.has("branch")
         with_tenant = with_branch and node["branch"].has("tenant")
-        rows = await service.list_members(ctx.session, scope=scope, search=search,
-                                          after_id=page.after_id, limit=page.fetch,
-                                          with_branch=with_branch, with_tenant=with_tenant)
+        rows = await service.list_members(
+            ctx.session,
+            scope=scope,
+            search=search,
+            after_id=page.after_id,
+            limit=page.fetch,
+            with_branch=with_branch,
+            with_tenant=with_tenant,
+        )
         return connection(
-            MemberConnection, rows, page,
-            lambda r: member_node(r, ctx.loaders, with_branch=with_branch,
-                                  with_tenant=with_tenant),
+            MemberConnection,
+            rows,
+            page,
+            lambda r: member_node(r, ctx.loaders, with_branch=with_branch, with_tenant=with_tenant),
             lambda: service.count_members(ctx.session, scope=scope, search=search),
         )

@@ -14,11 +14,16 @@ from schema.types import Node
 
 @strawberry.type
 class NodeQuery:
-    @strawberry.field(description="The object with this global id, or null when there is "
-                                  "none the viewer may see.")
+    @strawberry.field(
+        description="The object with this global id, or null when there is none the viewer may see."
+    )
     async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
         kind, pk = parse_global_id(id)
         loaders = info.context.loaders
-        loader: Any = {"Tenant": loaders.tenant, "Branch": loaders.branch,
-                       "Member": loaders.member, "Activity": loaders.activity}.get(kind)
+        loader: Any = {
+            "Tenant": loaders.tenant,
+            "Branch": loaders.branch,
+            "Member": loaders.member,
+            "Activity": loaders.activity,
+        }.get(kind)
         return None if loader is None else await loader.load(pk)

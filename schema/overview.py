@@ -20,24 +20,34 @@ class Overview:
     branches: int
     members: int
     activities_today: int = strawberry.field(
-        description="Activities that took place today, in the district's time zone.")
+        description="Activities that took place today, in the district's time zone."
+    )
 
 
 @strawberry.type
 class OverviewQuery:
     @strawberry.field(description="Counts for the viewer's scope, or for the subtree `under`.")
-    async def overview(self, info: Info[Context, None],
-                       under: strawberry.ID | None = None) -> Overview:
+    async def overview(
+        self, info: Info[Context, None], under: strawberry.ID | None = None
+    ) -> Overview:
         ctx = info.context
         scope = await ctx.scope_under(under)
         tops = await tenants.tops(ctx.session, scope=scope)
         if len(tops) != 1:
-            raise BadUserInput("overview needs `under` to name one tenant in your scope"
-                               if tops else "no tenant in your scope matches `under`",
-                               argument="under")
+            raise BadUserInput(
+                "overview needs `under` to name one tenant in your scope"
+                if tops
+                else "no tenant in your scope matches `under`",
+                argument="under",
+            )
         now = datetime.now(ctx.timezone)
         start = datetime.combine(now.date(), time(0), tzinfo=ctx.timezone)
-        counts = await service.counts(ctx.session, scope=scope, day_start=start,
-                                      day_end=start + timedelta(days=1))
-        return Overview(tenant=tenant_node(tops[0], ctx.loaders), branches=counts.branches,
-                        members=counts.members, activities_today=counts.activities_today)
+        counts = await service.counts(
+            ctx.session, scope=scope, day_start=start, day_end=start + timedelta(days=1)
+        )
+        return Overview(
+            tenant=tenant_node(tops[0], ctx.loaders),
+            branches=counts.branches,
+            members=counts.members,
+            activities_today=counts.activities_today,
+        )

@@ -21,8 +21,9 @@ class PageArgs:
         if first is None:
             first = DEFAULT_FIRST
         if not 0 <= first <= MAX_FIRST:
-            raise BadUserInput(f"first must be between 0 and {MAX_FIRST}, got {first}",
-                               argument="first")
+            raise BadUserInput(
+                f"first must be between 0 and {MAX_FIRST}, got {first}", argument="first"
+            )
         return cls(first, None if after is None else parse_cursor(after))
 
     @property

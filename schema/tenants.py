@@ -15,13 +15,24 @@ from tenants.models import TenantLevel
 @strawberry.type
 class TenantQuery:
     @strawberry.field(description="Tenants in scope (narrowed by `under`), in id order.")
-    async def tenants(self, info: Info[Context, None], under: strawberry.ID | None = None,
-                      level: TenantLevel | None = None, first: int | None = None,
-                      after: str | None = None) -> TenantConnection:
+    async def tenants(
+        self,
+        info: Info[Context, None],
+        under: strawberry.ID | None = None,
+        level: TenantLevel | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> TenantConnection:
         ctx = info.context
         page = PageArgs.parse(first, after)
         scope = await ctx.scope_under(under)
-        rows = await service.list_tenants(ctx.session, scope=scope, level=level,
-                                          after_id=page.after_id, limit=page.fetch)
-        return connection(TenantConnection, rows, page, lambda r: tenant_node(r, ctx.loaders),
-                          lambda: service.count_tenants(ctx.session, scope=scope, level=level))
+        rows = await service.list_tenants(
+            ctx.session, scope=scope, level=level, after_id=page.after_id, limit=page.fetch
+        )
+        return connection(
+            TenantConnection,
+            rows,
+            page,
+            lambda r: tenant_node(r, ctx.loaders),
+            lambda: service.count_tenants(ctx.session, scope=scope, level=level),
+        )

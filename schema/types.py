@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import strawberry
-from sqlalchemy import Row
 from strawberry.types import Info
 
 from schema.ids import cursor, global_id
@@ -21,14 +20,17 @@ from schema.pagination import PageArgs
 from server.activities.models import ActivityKind
 from server.branches.models import BranchCategory
 from server.members.models import Education, Gender, MemberStatus
+from server.sql import AnyRow
 from tenants.models import TenantLevel
 
 if TYPE_CHECKING:
-    from schema.context import Context
+    pass
 
 strawberry.enum(TenantLevel, description="District, town or street, village or community.")
-strawberry.enum(BranchCategory, description="Agency, non-public enterprise, office building, "
-                                            "red property management, rural.")
+strawberry.enum(
+    BranchCategory,
+    description="Agency, non-public enterprise, office building, red property management, rural.",
+)
 strawberry.enum(Gender)
 strawberry.enum(MemberStatus, description="Full member or probationary member.")
 strawberry.enum(Education)
@@ -56,13 +58,19 @@ class TenantNode(Node):
     pk: strawberry.Private[int]
 
     @strawberry.field(description="The tenants directly below, in id order.")
-    async def children(self, info: Info, first: int | None = None,
-                       after: str | None = None) -> TenantConnection:
+    async def children(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> TenantConnection:
         page = PageArgs.parse(first, after)
         loaders = info.context.loaders
         rows = await loaders.tenant_children(page).load(self.pk)
-        return connection(TenantConnection, rows, page, lambda r: tenant_node(r, loaders),
-                          lambda: loaders.tenant_children_count.load(self.pk))
+        return connection(
+            TenantConnection,
+            rows,
+            page,
+            lambda r: tenant_node(r, loaders),
+            lambda: loaders.tenant_children_count.load(self.pk),
+        )
 
 
 @strawberry.type(name="Branch", description="A party organisation (党组织/党支部).")
@@ -75,13 +83,19 @@ class BranchNode(Node):
     pk: strawberry.Private[int]
 
     @strawberry.field(description="The branch's members, in id order.")
-    async def members(self, info: Info, first: int | None = None,
-                      after: str | None = None) -> MemberConnection:
+    async def members(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> MemberConnection:
         page = PageArgs.parse(first, after)
         loaders = info.context.loaders
         rows = await loaders.branch_members(page).load(self.pk)
-        return connection(MemberConnection, rows, page, lambda r: member_node(r, loaders),
-                          lambda: loaders.branch_members_count.load(self.pk))
+        return connection(
+            MemberConnection,
+            rows,
+            page,
+            lambda r: member_node(r, loaders),
+            lambda: loaders.branch_members_count.load(self.pk),
+        )
 
 
 @strawberry.type(name="Member", description="A party member.")
@@ -99,8 +113,7 @@ class MemberNode(Node):
 @strawberry.type(name="Activity", description="A branch activity (三会一课, theme day, ...).")
 class ActivityNode(Node):
     title: str
-    kind: str = strawberry.field(
-        description="One of: " + ", ".join(k.value for k in ActivityKind))
+    kind: str = strawberry.field(description="One of: " + ", ".join(k.value for k in ActivityKind))
     occurred_at: dt.datetime
     attendance: int
     branch: BranchNode
@@ -162,19 +175,28 @@ class MemberConnection:
 
 
 C = TypeVar("C", TenantConnection, BranchConnection, MemberConnection)
-_EDGES: dict[type, type] = {TenantConnection: TenantEdge, BranchConnection: BranchEdge,
-                            MemberConnection: MemberEdge}
+_EDGES: dict[type, type] = {
+    TenantConnection: TenantEdge,
+    BranchConnection: BranchEdge,
+    MemberConnection: MemberEdge,
+}
 
 
-def connection(kind: type[C], rows: Sequence[Row[Any]], page: PageArgs,
-               make: Callable[[Any], Any], counter: Counter) -> C:
+def connection(
+    kind: type[C],
+    rows: Sequence[AnyRow],
+    page: PageArgs,
+    make: Callable[[Any], Any],
+    counter: Counter,
+) -> C:
     """A page of `kind` from rows fetched with `page.first + 1` as their limit."""
     edge = _EDGES[kind]
     more = len(rows) > page.first
     edges = [edge(cursor=cursor(row.id), node=make(row)) for row in rows[: page.first]]
     end = edges[-1].cursor if edges else None
-    return kind(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end),
-                counter=counter)
+    return kind(
+        edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end), counter=counter
+    )
 
 
 # Row -> node. A row may carry its to-one relations JOINed in under a prefix (`b_` for the
@@ -187,27 +209,45 @@ def tenant_node(row: Any, loaders: Loaders) -> TenantNode:
     return _tenant(row.id, row.parent_id, row.level, row.code, row.name, row.path, loaders)
 
 
-def _tenant(pk: int, parent_id: int | None, level: TenantLevel, code: str, name: str, path: str,
-            loaders: Loaders) -> TenantNode:
+def _tenant(
+    pk: int,
+    parent_id: int | None,
+    level: TenantLevel,
+    code: str,
+    name: str,
+    path: str,
+    loaders: Loaders,
+) -> TenantNode:
     return TenantNode(
-        id=global_id("Tenant", pk), pk=pk, code=code, name=name, level=level, path=path,
+        id=global_id("Tenant", pk),
+        pk=pk,
+        code=code,
+        name=name,
+        level=level,
+        path=path,
         parent=None if parent_id is None else Lazy(loaders.tenant, parent_id),  # type: ignore[arg-type]
     )
 
 
-def _branch(pk: int, tenant_id: int, row: Any, prefix: str, with_tenant: bool,
-            loaders: Loaders) -> BranchNode:
+def _branch(
+    pk: int, tenant_id: int, row: Any, prefix: str, with_tenant: bool, loaders: Loaders
+) -> BranchNode:
     tenant: Any
     if with_tenant:
-        tenant = _tenant(tenant_id, row.t_parent_id, row.t_level, row.t_code, row.t_name,
-                         row.t_path, loaders)
+        tenant = _tenant(
+            tenant_id, row.t_parent_id, row.t_level, row.t_code, row.t_name, row.t_path, loaders
+        )
     else:
         tenant = Lazy(loaders.tenant, tenant_id)
     get = row._mapping
     return BranchNode(
-        id=global_id("Branch", pk), pk=pk, name=get[prefix + "name"],
-        category=get[prefix + "category"], established_on=get[prefix + "established_on"],
-        secretary=get[prefix + "secretary"], tenant=tenant,
+        id=global_id("Branch", pk),
+        pk=pk,
+        name=get[prefix + "name"],
+        category=get[prefix + "category"],
+        established_on=get[prefix + "established_on"],
+        secretary=get[prefix + "secretary"],
+        tenant=tenant,
     )
 
 
@@ -215,20 +255,34 @@ def branch_node(row: Any, loaders: Loaders, *, with_tenant: bool = False) -> Bra
     return _branch(row.id, row.tenant_id, row, "", with_tenant, loaders)
 
 
-def member_node(row: Any, loaders: Loaders, *, with_branch: bool = False,
-                with_tenant: bool = False) -> MemberNode:
-    branch: Any = (_branch(row.branch_id, row.b_tenant_id, row, "b_", with_tenant, loaders)
-                   if with_branch else Lazy(loaders.branch, row.branch_id))
+def member_node(
+    row: Any, loaders: Loaders, *, with_branch: bool = False, with_tenant: bool = False
+) -> MemberNode:
+    branch: Any = (
+        _branch(row.branch_id, row.b_tenant_id, row, "b_", with_tenant, loaders)
+        if with_branch
+        else Lazy(loaders.branch, row.branch_id)
+    )
     return MemberNode(
-        id=global_id("Member", row.id), pk=row.id, name=row.name, gender=row.gender,
-        birth_date=row.birth_date, joined_on=row.joined_on, status=row.status,
-        education=row.education, branch=branch,
+        id=global_id("Member", row.id),
+        pk=row.id,
+        name=row.name,
+        gender=row.gender,
+        birth_date=row.birth_date,
+        joined_on=row.joined_on,
+        status=row.status,
+        education=row.education,
+        branch=branch,
     )
 
 
 def activity_node(row: Any, loaders: Loaders) -> ActivityNode:
     return ActivityNode(
-        id=global_id("Activity", row.id), pk=row.id, title=row.title, kind=row.kind.value,
-        occurred_at=row.occurred_at, attendance=row.attendance,
+        id=global_id("Activity", row.id),
+        pk=row.id,
+        title=row.title,
+        kind=row.kind.value,
+        occurred_at=row.occurred_at,
+        attendance=row.attendance,
         branch=Lazy(loaders.branch, row.branch_id),  # type: ignore[arg-type]
     )

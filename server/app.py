@@ -28,16 +28,16 @@ FRONTEND = Path(__file__).resolve().parent.parent / "frontend_stub"
 def create_app(settings: Settings) -> Starlette:
     engine = make_engine(settings.database_url, echo=settings.sql_echo)
     sessions = make_sessionmaker(engine)
-    graphql = EhomeGraphQL(build_schema(), sessions=sessions,
-                           timezone=ZoneInfo(settings.timezone))
+    graphql = EhomeGraphQL(build_schema(), sessions=sessions, timezone=ZoneInfo(settings.timezone))
 
     async def healthz(_request: Request) -> JSONResponse:
         try:
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception as exc:  # the probe reports any failure, it never raises
-            return JSONResponse({"status": "unavailable", "database": type(exc).__name__},
-                                status_code=503)
+            return JSONResponse(
+                {"status": "unavailable", "database": type(exc).__name__}, status_code=503
+            )
         return JSONResponse({"status": "ok", "database": "ok"})
 
     @asynccontextmanager

@@ -31,10 +31,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logs.configure(settings.log_level, settings.log_format)
     host = args.host or settings.host
     port = args.port or settings.port
-    print(f"ehome: serving http://{host}:{port}/  (GraphQL: /graphql, health: /healthz)",
-          file=sys.stderr)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None,
-                proxy_headers=True, access_log=args.access_log)
+    print(
+        f"ehome: serving http://{host}:{port}/  (GraphQL: /graphql, health: /healthz)",
+        file=sys.stderr,
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=True,
+        access_log=args.access_log,
+    )
     return 0
 
 
@@ -72,9 +80,14 @@ def cmd_seed(args: argparse.Namespace) -> int:
                     console.print("ehome: the database already holds data; keeping it")
                     return 0
                 raise AlreadySeeded("the database already holds tenants; seed an empty one")
-            with Progress(TextColumn("{task.description:<11}"), BarColumn(),
-                          MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                          disable=args.quiet) as bars:
+            with Progress(
+                TextColumn("{task.description:<11}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                disable=args.quiet,
+            ) as bars:
                 tasks: dict[str, object] = {}
 
                 def progress(table: str, done: int, total: int) -> None:
@@ -82,22 +95,30 @@ def cmd_seed(args: argparse.Namespace) -> int:
                         tasks[table] = bars.add_task(table, total=total)
                     bars.update(tasks[table], completed=done)  # type: ignore[arg-type]
 
-                report = await seed(engine, scale=args.scale, seed=args.seed, as_of=as_of,
-                                    demo_password=settings.demo_password if args.demo else None,
-                                    progress=progress)
+                report = await seed(
+                    engine,
+                    scale=args.scale,
+                    seed=args.seed,
+                    as_of=as_of,
+                    demo_password=settings.demo_password if args.demo else None,
+                    progress=progress,
+                )
         except AlreadySeeded as exc:
             console.print(f"ehome: {exc}")
             return 1
         finally:
             await engine.dispose()
         summary = ", ".join(f"{n:,} {table}" for table, n in report.counts.items())
-        console.print(f"ehome: seeded {args.scale} scale (seed {args.seed}) in "
-                      f"{report.seconds:.1f} s: {summary}")
+        console.print(
+            f"ehome: seeded {args.scale} scale (seed {args.seed}) in "
+            f"{report.seconds:.1f} s: {summary}"
+        )
         if args.demo:
             console.print(
                 f"[bold yellow]WARNING[/]: the demo accounts (admin, admin.<code>, m.<id>) all use "
                 f"the password {settings.demo_password!r}. They are for demos only; never "
-                f"seed them into a real database.")
+                f"seed them into a real database."
+            )
         return 0
 
     return asyncio.run(run())
@@ -129,13 +150,15 @@ def cmd_check_schema(args: argparse.Namespace) -> int:
     old, new = parse_sdl(checked_in), parse_sdl(current)
     breaking = find_breaking_changes(old, new)
     dangerous = find_dangerous_changes(old, new)
-    for change in breaking:
-        print(f"BREAKING  {change.type.name}: {change.description}")
-    for change in dangerous:
-        print(f"DANGEROUS {change.type.name}: {change.description}")
+    for label, changes in (("BREAKING ", breaking), ("DANGEROUS", dangerous)):
+        for change in changes:
+            print(f"{label} {change.type.name}: {change.description}")
     if current != checked_in:
-        print(f"ehome: the code's schema differs from {path}; run `ehome export-schema` "
-              f"and commit the file", file=sys.stderr)
+        print(
+            f"ehome: the code's schema differs from {path}; run `ehome export-schema` "
+            f"and commit the file",
+            file=sys.stderr,
+        )
         return 1
     print(f"ehome: schema matches {path}")
     return 0
@@ -158,8 +181,11 @@ def parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=1, help="random seed (same seed, same data)")
     seed.add_argument("--as-of", help="reference date YYYY-MM-DD (default: today)")
     seed.add_argument("--demo", action="store_true", help="also create the demo accounts")
-    seed.add_argument("--if-empty", action="store_true",
-                      help="do nothing (exit 0) when the database already holds data")
+    seed.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="do nothing (exit 0) when the database already holds data",
+    )
     seed.add_argument("--quiet", action="store_true", help="no progress bars")
     seed.set_defaults(run=cmd_seed)
 
@@ -167,8 +193,7 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--path", default=str(SCHEMA_FILE))
     export.set_defaults(run=cmd_export_schema)
 
-    check = sub.add_parser("check-schema",
-                           help="compare the code's schema with the checked-in SDL")
+    check = sub.add_parser("check-schema", help="compare the code's schema with the checked-in SDL")
     check.add_argument("--path", default=str(SCHEMA_FILE))
     check.set_defaults(run=cmd_check_schema)
     return p

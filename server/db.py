@@ -9,7 +9,12 @@ from typing import Any
 
 from sqlalchemy import DateTime, Dialect, MetaData, String, TypeDecorator, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 
 # Stable constraint names, so that Alembic migrations are the same on SQLite and PostgreSQL.
@@ -79,8 +84,7 @@ class SerialSession(AsyncSession):
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, class_=SerialSession, expire_on_commit=False,
-                              autoflush=False)
+    return async_sessionmaker(engine, class_=SerialSession, expire_on_commit=False, autoflush=False)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -18,14 +18,21 @@ from tenants.scope import Scope
 
 
 class EhomeGraphQL(GraphQL[Context, None]):
-    def __init__(self, schema: Any, *, sessions: async_sessionmaker[AsyncSession],
-                 timezone: ZoneInfo, graphiql: bool = True) -> None:
+    def __init__(
+        self,
+        schema: Any,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        timezone: ZoneInfo,
+        graphiql: bool = True,
+    ) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
         self.sessions = sessions
         self.timezone = timezone
 
-    async def get_context(self, request: Request | WebSocket,
-                          response: Response | WebSocket) -> Context:
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
         return Context(
             session=self.sessions(),
             # Until authorization lands, every request sees the whole tree.

@@ -36,10 +36,11 @@ async def is_empty(engine: AsyncEngine) -> bool:
         return (await conn.scalar(select(func.count()).select_from(Tenant))) == 0
 
 
-async def _bulk(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]],
-                progress: Progress | None) -> None:
+async def _bulk(
+    conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]], progress: Progress | None
+) -> None:
     for start in range(0, len(rows), CHUNK):
-        await conn.execute(insert(table), list(rows[start:start + CHUNK]))
+        await conn.execute(insert(table), list(rows[start : start + CHUNK]))
         if progress:
             progress(table.name, min(start + CHUNK, len(rows)), len(rows))
     if progress and not rows:
@@ -51,10 +52,12 @@ async def _reset_sequences(conn: AsyncConnection, tables: Sequence[Table]) -> No
     if conn.dialect.name != "postgresql":
         return
     for table in tables:
-        await conn.execute(text(
-            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-            f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"
-        ))
+        await conn.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"
+            )
+        )
 
 
 def account_rows(data: DemoData, password: str, *, seed: int) -> list[dict[str, Any]]:
@@ -63,8 +66,15 @@ def account_rows(data: DemoData, password: str, *, seed: int) -> list[dict[str, 
     password_hash = hash_password(password)
     now = datetime.now(UTC)
     return [
-        {"id": i, "username": username, "password_hash": password_hash, "member_id": member_id,
-         "is_active": True, "created_at": now, "last_login_at": None}
+        {
+            "id": i,
+            "username": username,
+            "password_hash": password_hash,
+            "member_id": member_id,
+            "is_active": True,
+            "created_at": now,
+            "last_login_at": None,
+        }
         for i, (username, member_id) in enumerate(demo_accounts(data, seed=seed), start=1)
     ]
 

@@ -51,12 +51,16 @@ DOCUMENTED: tuple[tuple[str, str, str], ...] = (
     ("EHOME_DATA_DIR", "var", "folder for the SQLite file and the dev secret key"),
     ("EHOME_DATABASE_URL", "sqlite+aiosqlite:///var/ehome.db", "SQLAlchemy async URL"),
     ("EHOME_REDIS_URL", "(unset: in-process bus)", "Redis URL for the bus across processes"),
-    ("EHOME_SECRET_KEY", "(dev: generated into var/secret_key)", "signing key; required in production"),
+    (
+        "EHOME_SECRET_KEY",
+        "(dev: generated into var/secret_key)",
+        "signing key; required in production",
+    ),
     ("EHOME_DEMO_PASSWORD", "ehome-demo", "password of the demo accounts made by `seed --demo`"),
     ("EHOME_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     ("EHOME_LOG_FORMAT", "text (json in production)", "`text` or `json` (one object a line)"),
     ("EHOME_SQL_ECHO", "0", "1 logs every SQL statement"),
-    ("EHOME_TIMEZONE", "Asia/Shanghai", "the district's time zone (what \"today\" means)"),
+    ("EHOME_TIMEZONE", "Asia/Shanghai", 'the district\'s time zone (what "today" means)'),
 )
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -89,11 +93,13 @@ def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
     if not url:
         return f"sqlite+aiosqlite:///{data_dir / 'ehome.db'}"
     # Accept the URLs people copy from elsewhere, and name the async driver ehome uses.
-    for plain, driver in (("postgres://", "postgresql+asyncpg://"),
-                          ("postgresql://", "postgresql+asyncpg://"),
-                          ("sqlite://", "sqlite+aiosqlite://")):
+    for plain, driver in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
         if url.startswith(plain):
-            url = driver + url[len(plain):]
+            url = driver + url[len(plain) :]
     scheme = url.split("://", 1)[0]
     if "://" not in url or scheme not in _DB_SCHEMES:
         raise SettingsError(
@@ -138,7 +144,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     data_dir = Path(env.get("EHOME_DATA_DIR", "var").strip() or "var")
     redis_url = env.get("EHOME_REDIS_URL", "").strip() or None
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise SettingsError(f"EHOME_REDIS_URL={redis_url!r} must start with redis://, rediss:// or unix://")
+        raise SettingsError(
+            f"EHOME_REDIS_URL={redis_url!r} must start with redis://, rediss:// or unix://"
+        )
     log_format: LogFormat = _choice(  # type: ignore[assignment]
         env, "EHOME_LOG_FORMAT", ("text", "json"), "json" if mode == "production" else "text"
     )

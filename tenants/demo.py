@@ -33,34 +33,98 @@ SCALES: dict[str, ScaleSpec] = {
 
 # Taizhou's ten county-level divisions; the first is the reference district.
 DISTRICTS = [
-    ("椒江区", "331002"), ("黄岩区", "331003"), ("路桥区", "331004"), ("临海市", "331082"),
-    ("温岭市", "331081"), ("玉环市", "331083"), ("天台县", "331023"), ("仙居县", "331024"),
-    ("三门县", "331022"), ("台州湾新区", "331001"),
+    ("椒江区", "331002"),
+    ("黄岩区", "331003"),
+    ("路桥区", "331004"),
+    ("临海市", "331082"),
+    ("温岭市", "331081"),
+    ("玉环市", "331083"),
+    ("天台县", "331023"),
+    ("仙居县", "331024"),
+    ("三门县", "331022"),
+    ("台州湾新区", "331001"),
 ]
-TOWNS = ["海门街道", "白云街道", "葭沚街道", "洪家街道", "下陈街道",
-         "前所街道", "章安街道", "三甲街道", "大陈镇", "海虹街道"]
+TOWNS = [
+    "海门街道",
+    "白云街道",
+    "葭沚街道",
+    "洪家街道",
+    "下陈街道",
+    "前所街道",
+    "章安街道",
+    "三甲街道",
+    "大陈镇",
+    "海虹街道",
+]
 PLACE_FIRST = "东西南北前后上下新大小高山水海岩洋桥塘湾岙港江沙石林竹梅桃杨柳清白红金"
 PLACE_SECOND = "山岙头洋浦塘桥湾岭溪坑村园埠港门岸垟洲沙田庄圩殿"
-SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余"
-            "于杜叶程魏苏吕丁任卢姚沈钟姜崔谭陆范汪廖石金韦贾夏付方邹熊白孟秦邱侯江尹薛闫段雷")
-GIVEN = ("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红建国志文斌辉海燕晓宇鹏"
-         "浩婷雪琳晨阳俊丹凯鑫欣亮佳慧思颖宏伟林峰春梅立新海波少华永胜德军益民")
-BUREAUS = ["组织部", "宣传部", "统战部", "政法委", "发改局", "教育局", "科技局", "民政局",
-           "司法局", "财政局", "人社局", "资规分局", "住建局", "交通局", "农业农村局",
-           "商务局", "文广旅体局", "卫健局", "应急管理局", "市场监管局", "审计局", "统计局",
-           "医保分局", "信访局"]
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余"
+    "于杜叶程魏苏吕丁任卢姚沈钟姜崔谭陆范汪廖石金韦贾夏付方邹熊白孟秦邱侯江尹薛闫段雷"
+)
+GIVEN = (
+    "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红建国志文斌辉海燕晓宇鹏"
+    "浩婷雪琳晨阳俊丹凯鑫欣亮佳慧思颖宏伟林峰春梅立新海波少华永胜德军益民"
+)
+BUREAUS = [
+    "组织部",
+    "宣传部",
+    "统战部",
+    "政法委",
+    "发改局",
+    "教育局",
+    "科技局",
+    "民政局",
+    "司法局",
+    "财政局",
+    "人社局",
+    "资规分局",
+    "住建局",
+    "交通局",
+    "农业农村局",
+    "商务局",
+    "文广旅体局",
+    "卫健局",
+    "应急管理局",
+    "市场监管局",
+    "审计局",
+    "统计局",
+    "医保分局",
+    "信访局",
+]
 INDUSTRIES = ["机电", "模具", "医化", "缝制设备", "汽摩配", "塑料", "水产", "物流", "电子", "建材"]
 BUILDINGS = ["商务中心", "金融大厦", "中央广场", "科技园", "国际大厦", "时代广场"]
 ACTIVITY_KINDS = [
-    ("BRANCH_MEETING", "支部党员大会", 3), ("COMMITTEE_MEETING", "支委会", 3),
-    ("GROUP_MEETING", "党小组会", 3), ("PARTY_LECTURE", "党课", 2),
-    ("THEME_DAY", "主题党日", 4), ("VOLUNTEER_SERVICE", "志愿服务", 2),
+    ("BRANCH_MEETING", "支部党员大会", 3),
+    ("COMMITTEE_MEETING", "支委会", 3),
+    ("GROUP_MEETING", "党小组会", 3),
+    ("PARTY_LECTURE", "党课", 2),
+    ("THEME_DAY", "主题党日", 4),
+    ("VOLUNTEER_SERVICE", "志愿服务", 2),
     ("STUDY_SESSION", "集中学习", 2),
 ]
-TOPICS = ["学习贯彻党的二十大精神", "党章党规学习", "红色根脉教育", "共同富裕实践", "基层治理大家谈",
-          "安全生产专题", "乡村振兴调研", "党史学习", "廉政教育", "为民办实事"]
-EDUCATION = [("PRIMARY", 5), ("JUNIOR_HIGH", 15), ("SENIOR_HIGH", 18), ("VOCATIONAL", 10),
-             ("COLLEGE", 20), ("BACHELOR", 25), ("MASTER", 6), ("DOCTORATE", 1)]
+TOPICS = [
+    "学习贯彻党的二十大精神",
+    "党章党规学习",
+    "红色根脉教育",
+    "共同富裕实践",
+    "基层治理大家谈",
+    "安全生产专题",
+    "乡村振兴调研",
+    "党史学习",
+    "廉政教育",
+    "为民办实事",
+]
+EDUCATION = [
+    ("PRIMARY", 5),
+    ("JUNIOR_HIGH", 15),
+    ("SENIOR_HIGH", 18),
+    ("VOCATIONAL", 10),
+    ("COLLEGE", 20),
+    ("BACHELOR", 25),
+    ("MASTER", 6),
+    ("DOCTORATE", 1),
+]
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
@@ -82,8 +146,12 @@ class DemoData:
     activities: list[Row] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        return {"tenants": len(self.tenants), "branches": len(self.branches),
-                "members": len(self.members), "activities": len(self.activities)}
+        return {
+            "tenants": len(self.tenants),
+            "branches": len(self.branches),
+            "members": len(self.members),
+            "activities": len(self.activities),
+        }
 
 
 def _split(total: int, parts: int, rng: random.Random, spread: float = 0.3) -> list[int]:
@@ -143,11 +211,15 @@ class _Builder:
         rng, spec = self.rng, self.spec
         name, region = DISTRICTS[index % len(DISTRICTS)]
         district = self._tenant(None, "DISTRICT", f"d{index + 1:02d}", name)
-        towns = [self._tenant(district, "TOWN", f"t{t + 1:02d}", TOWNS[t % len(TOWNS)])
-                 for t in range(spec.towns_per_district)]
+        towns = [
+            self._tenant(district, "TOWN", f"t{t + 1:02d}", TOWNS[t % len(TOWNS)])
+            for t in range(spec.towns_per_district)
+        ]
         villages: list[Row] = []
         number = 0
-        for town, count in zip(towns, _split(spec.villages_per_district, len(towns), rng), strict=True):
+        for town, count in zip(
+            towns, _split(spec.villages_per_district, len(towns), rng), strict=True
+        ):
             for stem in _place_names(rng, count):
                 number += 1
                 kind = "社区" if rng.random() < 0.3 else "村"
@@ -171,16 +243,19 @@ class _Builder:
             label = {
                 "AGENCY": f"{town['name']}机关第{nth}党支部",
                 "NON_PUBLIC": f"台州{rng.choice(PLACE_FIRST)}{rng.choice(PLACE_SECOND)}"
-                              f"{rng.choice(INDUSTRIES)}有限公司党支部",
+                f"{rng.choice(INDUSTRIES)}有限公司党支部",
                 "BUILDING": f"{town['name']}{rng.choice(BUILDINGS)}楼宇联合党支部",
             }[kind]
             slots.append((town, kind, label))
-        for village, count in zip(villages, _split(at_villages, len(villages), rng, 0.6), strict=True):
+        for village, count in zip(
+            villages, _split(at_villages, len(villages), rng, 0.6), strict=True
+        ):
             community = village["name"].endswith("社区")
             for k in range(count):
                 kind = "RED_PROPERTY" if community and k > 0 else "RURAL"
                 label = f"{village['name']}{'红色物业' if kind == 'RED_PROPERTY' else ''}" + (
-                    "党支部" if k == 0 else f"第{k + 1}党支部")
+                    "党支部" if k == 0 else f"第{k + 1}党支部"
+                )
                 slots.append((village, kind, label))
 
         members_each = _split(spec.members_per_district, len(slots), rng, 0.7)
@@ -209,18 +284,20 @@ class _Builder:
         birth = as_of - timedelta(days=rng.randint(20 * 365, 85 * 365))
         earliest = birth + timedelta(days=18 * 365 + 5)
         joined = earliest + timedelta(days=rng.randint(0, max(0, (as_of - earliest).days - 1)))
-        self.data.members.append({
-            "id": member_id,
-            "branch_id": branch_id,
-            "name": _person_name(rng),
-            "gender": "FEMALE" if female else "MALE",
-            "birth_date": birth,
-            "joined_on": joined,
-            "phone": f"1{rng.choice('3456789')}{rng.randint(0, 999_999_999):09d}",
-            "id_number": id_number(region, birth, member_id, female),
-            "status": "PROBATIONARY" if (as_of - joined).days < 365 else "FULL",
-            "education": _weighted(rng, EDUCATION),
-        })
+        self.data.members.append(
+            {
+                "id": member_id,
+                "branch_id": branch_id,
+                "name": _person_name(rng),
+                "gender": "FEMALE" if female else "MALE",
+                "birth_date": birth,
+                "joined_on": joined,
+                "phone": f"1{rng.choice('3456789')}{rng.randint(0, 999_999_999):09d}",
+                "id_number": id_number(region, birth, member_id, female),
+                "status": "PROBATIONARY" if (as_of - joined).days < 365 else "FULL",
+                "education": _weighted(rng, EDUCATION),
+            }
+        )
 
     def _activities(self, branch_id: int, headcount: int) -> None:
         rng = self.rng
@@ -231,14 +308,16 @@ class _Builder:
             day = self.as_of - timedelta(days=rng.randint(0, 364))
             at = datetime.combine(day, time(rng.randint(8, 20), rng.choice((0, 30))), tzinfo=UTC)
             kind = _weighted(rng, kinds)
-            self.data.activities.append({
-                "id": len(self.data.activities) + 1,
-                "branch_id": branch_id,
-                "kind": kind,
-                "title": f"{day.month}月{labels[kind]}：{rng.choice(TOPICS)}",
-                "occurred_at": at,
-                "attendance": rng.randint(max(1, headcount // 2), max(1, headcount)),
-            })
+            self.data.activities.append(
+                {
+                    "id": len(self.data.activities) + 1,
+                    "branch_id": branch_id,
+                    "kind": kind,
+                    "title": f"{day.month}月{labels[kind]}：{rng.choice(TOPICS)}",
+                    "occurred_at": at,
+                    "attendance": rng.randint(max(1, headcount // 2), max(1, headcount)),
+                }
+            )
 
 
 def generate(scale: str, *, seed: int = 1, as_of: date | None = None) -> DemoData:
@@ -247,13 +326,22 @@ def generate(scale: str, *, seed: int = 1, as_of: date | None = None) -> DemoDat
     return _Builder(SCALES[scale], seed, as_of or date.today()).build()
 
 
-def demo_accounts(data: DemoData, *, seed: int = 1, members: int = 20) -> Iterator[tuple[str, int | None]]:
+def demo_accounts(
+    data: DemoData, *, seed: int = 1, members: int = 20
+) -> Iterator[tuple[str, int | None]]:
     """(username, member id) of the demo accounts: the district and every town and village
     (`admin`, `admin.<code>`), and `m.<member id>` for a few members."""
     for tenant in data.tenants:
-        yield ("admin" if tenant["level"] == "DISTRICT" and tenant["id"] == 1
-               else f"admin.{tenant['code']}"), None
+        yield (
+            (
+                "admin"
+                if tenant["level"] == "DISTRICT" and tenant["id"] == 1
+                else f"admin.{tenant['code']}"
+            ),
+            None,
+        )
     rng = random.Random(seed)
-    for member in sorted(rng.sample(data.members, min(members, len(data.members))),
-                         key=lambda m: m["id"]):
+    for member in sorted(
+        rng.sample(data.members, min(members, len(data.members))), key=lambda m: m["id"]
+    ):
         yield f"m.{member['id']}", member["id"]

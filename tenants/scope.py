@@ -41,7 +41,9 @@ class Scope:
             return Scope((under,))
         return Scope(tuple(r for r in self.roots if is_within(r, under)))
 
-    def predicate(self, path_column: InstrumentedAttribute[str] | ColumnElement[str]) -> ColumnElement[bool]:
+    def predicate(
+        self, path_column: InstrumentedAttribute[str] | ColumnElement[str]
+    ) -> ColumnElement[bool]:
         if not self.roots:
             return false()
         if self.roots == (ROOT,):

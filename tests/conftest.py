@@ -90,6 +90,7 @@ class Databases:
                 await conn.execute(sql)
             finally:
                 await conn.close()
+
         run_isolated(go)
 
     def empty(self) -> str:
@@ -110,6 +111,7 @@ class Databases:
                 engine = make_engine(url)
                 await seed(engine, scale="small", seed=7, as_of=AS_OF, demo_password="pw-demo")
                 await engine.dispose()
+
             run_isolated(load)
             self._template = url
         return self._template
@@ -132,8 +134,9 @@ _databases: dict[str, Databases] = {}
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def databases(request: pytest.FixtureRequest, workdir: Path,
-              postgres: Postgres | None) -> Databases:
+def databases(
+    request: pytest.FixtureRequest, workdir: Path, postgres: Postgres | None
+) -> Databases:
     backend: str = request.param
     if backend == "postgresql" and postgres is None:
         _unavailable("PostgreSQL", "no initdb/pg_ctl found")
@@ -144,8 +147,12 @@ def databases(request: pytest.FixtureRequest, workdir: Path,
 
 
 def settings_for(url: str, workdir: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"database_url": url, "data_dir": workdir, "secret_key": SECRET,
-                              "demo_password": "pw-demo"}
+    values: dict[str, Any] = {
+        "database_url": url,
+        "data_dir": workdir,
+        "secret_key": SECRET,
+        "demo_password": "pw-demo",
+    }
     values.update(overrides)
     return Settings(**values)
 
@@ -154,11 +161,12 @@ class GraphQLClient:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
 
-    async def post(self, query: str, variables: dict[str, Any] | None = None,
-                   **headers: str) -> dict[str, Any]:
-        response = await self.http.post("/graphql", json={"query": query,
-                                                          "variables": variables or {}},
-                                        headers=headers)
+    async def post(
+        self, query: str, variables: dict[str, Any] | None = None, **headers: str
+    ) -> dict[str, Any]:
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
         assert response.headers["content-type"].startswith("application/"), response.text
         body: dict[str, Any] = response.json()
         return body

@@ -47,8 +47,11 @@ class Postgres:
     def stop(self) -> None:
         pg_ctl = _pg_bin("pg_ctl")
         if pg_ctl:
-            subprocess.run(_as_postgres([pg_ctl, "-D", str(self.datadir), "-m", "immediate",
-                                         "stop"]), capture_output=True, check=False)
+            subprocess.run(
+                _as_postgres([pg_ctl, "-D", str(self.datadir), "-m", "immediate", "stop"]),
+                capture_output=True,
+                check=False,
+            )
         shutil.rmtree(self.datadir, ignore_errors=True)
 
 
@@ -59,17 +62,49 @@ def start_postgres() -> Postgres:
     datadir = Path(tempfile.mkdtemp(prefix="ehome-pg-", dir="/tmp"))
     if os.geteuid() == 0:
         shutil.chown(datadir, "postgres", "postgres")
-    subprocess.run(_as_postgres([initdb, "-D", str(datadir), "-U", "postgres", "-A", "trust",
-                                 "-E", "UTF8", "--locale=C.UTF-8"]),
-                   check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres(
+            [
+                initdb,
+                "-D",
+                str(datadir),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
     for attempt in range(5):
         port = free_port()
-        options = (f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        options = (
+            f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
         result = subprocess.run(
-            _as_postgres([pg_ctl, "-D", str(datadir), "-o", options, "-l",
-                          str(datadir / "server.log"), "-w", "-t", "30", "start"]),
-            capture_output=True, check=False)
+            _as_postgres(
+                [
+                    pg_ctl,
+                    "-D",
+                    str(datadir),
+                    "-o",
+                    options,
+                    "-l",
+                    str(datadir / "server.log"),
+                    "-w",
+                    "-t",
+                    "30",
+                    "start",
+                ]
+            ),
+            capture_output=True,
+            check=False,
+        )
         if result.returncode == 0:
             return Postgres(port=port, datadir=datadir)
         if attempt == 4:
@@ -99,8 +134,10 @@ def start_redis() -> Redis:
     if not binary:
         raise ServiceUnavailable("redis-server not found")
     port = free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:

@@ -25,7 +25,9 @@ class Branch(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
     name: Mapped[str] = mapped_column(String(120))
-    category: Mapped[BranchCategory] = mapped_column(Enum(BranchCategory, native_enum=False, length=16))
+    category: Mapped[BranchCategory] = mapped_column(
+        Enum(BranchCategory, native_enum=False, length=16)
+    )
     established_on: Mapped[date] = mapped_column(Date)
     secretary: Mapped[str] = mapped_column(String(50))
 
