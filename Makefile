@@ -20,6 +20,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check server schema policies tenants tests bench
+	$(BIN)/ruff format --check server schema policies tenants tests bench
 	$(BIN)/mypy
 
 test: lint

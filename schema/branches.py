@@ -29,7 +29,7 @@ class BranchQuery:
         scope = await ctx.scope_under(under)
         with_tenant = Lookahead.of(info)["edges"]["node"].has("tenant")
         rows = await service.list_branches(
-            ctx.session,
+            ctx.db,
             scope=scope,
             category=category,
             after_id=page.after_id,
@@ -41,5 +41,5 @@ class BranchQuery:
             rows,
             page,
             lambda r: branch_node(r, ctx.loaders, with_tenant=with_tenant),
-            lambda: service.count_branches(ctx.session, scope=scope, category=category),
+            lambda: service.count_branches(ctx.db, scope=scope, category=category),
         )

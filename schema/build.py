@@ -14,6 +14,7 @@ from strawberry.types import ExecutionContext
 from schema.branches import BranchQuery
 from schema.context import Context
 from schema.errors import classify
+from schema.executor import PlannedExecutionContext
 from schema.members import MemberQuery
 from schema.node import NodeQuery
 from schema.overview import OverviewQuery
@@ -54,5 +55,6 @@ def build_schema(**kwargs: Any) -> EhomeSchema:
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
         ],
+        execution_context_class=PlannedExecutionContext,
         **kwargs,
     )

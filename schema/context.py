@@ -5,20 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from schema.ids import parse_global_id
 from schema.loaders import Loaders
+from server.db import Db
 from server.errors import BadUserInput
 from tenants.scope import Scope
 
 
 @dataclass
 class Context:
-    session: AsyncSession
+    db: Db
     scope: Scope
     request_id: str
     timezone: ZoneInfo
@@ -27,7 +27,7 @@ class Context:
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.session, self.scope)
+        self.loaders = Loaders(self.db, self.scope)
 
     async def scope_under(self, under: str | None) -> Scope:
         """The request's scope narrowed to the subtree of the tenant `under`.
@@ -44,4 +44,4 @@ class Context:
         return Scope(()) if tenant is None else self.scope.narrow(tenant.path)
 
     async def close(self) -> None:
-        await self.session.close()
+        await self.db.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from schema.pagination import PageArgs
@@ -25,6 +24,7 @@ from schema.types import (
 )
 from server.activities import service as activities
 from server.branches import service as branches
+from server.db import Db
 from server.members import service as members
 from server.sql import AnyRow
 from tenants import service as tenants
@@ -37,8 +37,8 @@ def _in_order(keys: Sequence[int], rows: Sequence[AnyRow], make: Any) -> list[An
 
 
 class Loaders:
-    def __init__(self, session: AsyncSession, scope: Scope) -> None:
-        self.session, self.scope = session, scope
+    def __init__(self, db: Db, scope: Scope) -> None:
+        self.db, self.scope = db, scope
         self.tenant: DataLoader[int, TenantNode | None] = DataLoader(self._tenants)
         self.branch: DataLoader[int, BranchNode | None] = DataLoader(self._branches)
         self.member: DataLoader[int, MemberNode | None] = DataLoader(self._members)
@@ -48,27 +48,29 @@ class Loaders:
         self._pages: dict[tuple[str, PageArgs], DataLoader[int, list[AnyRow]]] = {}
 
     async def _tenants(self, ids: list[int]) -> list[TenantNode | None]:
-        rows = await tenants.tenants_by_ids(self.session, scope=self.scope, ids=ids)
+        rows = await tenants.tenants_by_ids(self.db, scope=self.scope, ids=ids)
         return _in_order(ids, rows, lambda r: tenant_node(r, self))
 
     async def _branches(self, ids: list[int]) -> list[BranchNode | None]:
-        rows = await branches.branches_by_ids(self.session, scope=self.scope, ids=ids)
-        return _in_order(ids, rows, lambda r: branch_node(r, self))
+        rows = await branches.branches_by_ids(self.db, scope=self.scope, ids=ids)
+        return _in_order(ids, rows, lambda r: branch_node(r, self, with_tenant=True))
 
     async def _members(self, ids: list[int]) -> list[MemberNode | None]:
-        rows = await members.members_by_ids(self.session, scope=self.scope, ids=ids)
-        return _in_order(ids, rows, lambda r: member_node(r, self))
+        rows = await members.members_by_ids(self.db, scope=self.scope, ids=ids)
+        return _in_order(
+            ids, rows, lambda r: member_node(r, self, with_branch=True, with_tenant=True)
+        )
 
     async def _activities(self, ids: list[int]) -> list[ActivityNode | None]:
-        rows = await activities.activities_by_ids(self.session, scope=self.scope, ids=ids)
+        rows = await activities.activities_by_ids(self.db, scope=self.scope, ids=ids)
         return _in_order(ids, rows, lambda r: activity_node(r, self))
 
     async def _children_counts(self, ids: list[int]) -> list[int]:
-        counts = await tenants.children_counts(self.session, scope=self.scope, parent_ids=ids)
+        counts = await tenants.children_counts(self.db, scope=self.scope, parent_ids=ids)
         return [counts.get(i, 0) for i in ids]
 
     async def _member_counts(self, ids: list[int]) -> list[int]:
-        counts = await members.counts_by_branch(self.session, scope=self.scope, branch_ids=ids)
+        counts = await members.counts_by_branch(self.db, scope=self.scope, branch_ids=ids)
         return [counts.get(i, 0) for i in ids]
 
     def _paged(self, name: str, page: PageArgs, fetch: Any) -> DataLoader[int, list[AnyRow]]:
@@ -79,7 +81,7 @@ class Loaders:
 
             async def load(parent_ids: list[int]) -> list[list[AnyRow]]:
                 pages = await fetch(
-                    self.session,
+                    self.db,
                     scope=self.scope,
                     parent_ids=parent_ids,
                     after_id=page.after_id,
@@ -94,9 +96,7 @@ class Loaders:
         return self._paged("tenant_children", page, tenants.children_pages)
 
     def branch_members(self, page: PageArgs) -> DataLoader[int, list[AnyRow]]:
-        async def fetch(
-            session: AsyncSession, *, parent_ids: Sequence[int], **kw: Any
-        ) -> dict[int, list[AnyRow]]:
-            return await members.pages_by_branch(session, branch_ids=parent_ids, **kw)
+        async def fetch(db: Db, *, parent_ids: Sequence[int], **kw: Any) -> dict[int, list[AnyRow]]:
+            return await members.pages_by_branch(db, branch_ids=parent_ids, **kw)
 
         return self._paged("branch_members", page, fetch)

@@ -34,7 +34,7 @@ class MemberQuery:
         with_branch = node.has("branch")
         with_tenant = with_branch and node["branch"].has("tenant")
         rows = await service.list_members(
-            ctx.session,
+            ctx.db,
             scope=scope,
             search=search,
             after_id=page.after_id,
@@ -47,5 +47,5 @@ class MemberQuery:
             rows,
             page,
             lambda r: member_node(r, ctx.loaders, with_branch=with_branch, with_tenant=with_tenant),
-            lambda: service.count_members(ctx.session, scope=scope, search=search),
+            lambda: service.count_members(ctx.db, scope=scope, search=search),
         )

@@ -32,7 +32,7 @@ class OverviewQuery:
     ) -> Overview:
         ctx = info.context
         scope = await ctx.scope_under(under)
-        tops = await tenants.tops(ctx.session, scope=scope)
+        tops = await tenants.tops(ctx.db, scope=scope)
         if len(tops) != 1:
             raise BadUserInput(
                 "overview needs `under` to name one tenant in your scope"
@@ -43,7 +43,7 @@ class OverviewQuery:
         now = datetime.now(ctx.timezone)
         start = datetime.combine(now.date(), time(0), tzinfo=ctx.timezone)
         counts = await service.counts(
-            ctx.session, scope=scope, day_start=start, day_end=start + timedelta(days=1)
+            ctx.db, scope=scope, day_start=start, day_end=start + timedelta(days=1)
         )
         return Overview(
             tenant=tenant_node(tops[0], ctx.loaders),

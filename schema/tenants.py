@@ -27,12 +27,12 @@ class TenantQuery:
         page = PageArgs.parse(first, after)
         scope = await ctx.scope_under(under)
         rows = await service.list_tenants(
-            ctx.session, scope=scope, level=level, after_id=page.after_id, limit=page.fetch
+            ctx.db, scope=scope, level=level, after_id=page.after_id, limit=page.fetch
         )
         return connection(
             TenantConnection,
             rows,
             page,
             lambda r: tenant_node(r, ctx.loaders),
-            lambda: service.count_tenants(ctx.session, scope=scope, level=level),
+            lambda: service.count_tenants(ctx.db, scope=scope, level=level),
         )

@@ -93,7 +93,8 @@ class BranchNode(Node):
             MemberConnection,
             rows,
             page,
-            lambda r: member_node(r, loaders),
+            # Every member on the page belongs to this branch: hand it over, load nothing.
+            lambda r: member_node(r, loaders, branch=self),
             lambda: loaders.branch_members_count.load(self.pk),
         )
 
@@ -256,13 +257,20 @@ def branch_node(row: Any, loaders: Loaders, *, with_tenant: bool = False) -> Bra
 
 
 def member_node(
-    row: Any, loaders: Loaders, *, with_branch: bool = False, with_tenant: bool = False
+    row: Any,
+    loaders: Loaders,
+    *,
+    with_branch: bool = False,
+    with_tenant: bool = False,
+    branch: BranchNode | None = None,
 ) -> MemberNode:
-    branch: Any = (
-        _branch(row.branch_id, row.b_tenant_id, row, "b_", with_tenant, loaders)
-        if with_branch
-        else Lazy(loaders.branch, row.branch_id)
-    )
+    parent: Any = branch
+    if parent is None:
+        parent = (
+            _branch(row.branch_id, row.b_tenant_id, row, "b_", with_tenant, loaders)
+            if with_branch
+            else Lazy(loaders.branch, row.branch_id)
+        )
     return MemberNode(
         id=global_id("Member", row.id),
         pk=row.id,
@@ -272,7 +280,7 @@ def member_node(
         joined_on=row.joined_on,
         status=row.status,
         education=row.education,
-        branch=branch,
+        branch=parent,
     )
 
 

@@ -17,7 +17,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from schema.build import build_schema
-from server.db import make_engine, make_sessionmaker
+from server.db import make_engine
 from server.graphql_view import EhomeGraphQL
 from server.middleware import RequestId
 from server.settings import Settings
@@ -27,8 +27,7 @@ FRONTEND = Path(__file__).resolve().parent.parent / "frontend_stub"
 
 def create_app(settings: Settings) -> Starlette:
     engine = make_engine(settings.database_url, echo=settings.sql_echo)
-    sessions = make_sessionmaker(engine)
-    graphql = EhomeGraphQL(build_schema(), sessions=sessions, timezone=ZoneInfo(settings.timezone))
+    graphql = EhomeGraphQL(build_schema(), engine=engine, timezone=ZoneInfo(settings.timezone))
 
     async def healthz(_request: Request) -> JSONResponse:
         try:
@@ -61,5 +60,4 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessions = sessions
     return app

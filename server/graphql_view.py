@@ -6,13 +6,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from schema.context import Context
+from server.db import Db, read_engine
 from server.logs import request_id_var
 from tenants.scope import Scope
 
@@ -22,19 +23,19 @@ class EhomeGraphQL(GraphQL[Context, None]):
         self,
         schema: Any,
         *,
-        sessions: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         timezone: ZoneInfo,
         graphiql: bool = True,
     ) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
-        self.sessions = sessions
+        self.reads = read_engine(engine)
         self.timezone = timezone
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         return Context(
-            session=self.sessions(),
+            db=Db(self.reads),
             # Until authorization lands, every request sees the whole tree.
             scope=Scope.everything(),
             request_id=request_id_var.get() or "-",

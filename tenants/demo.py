@@ -154,13 +154,27 @@ class DemoData:
         }
 
 
-def _split(total: int, parts: int, rng: random.Random, spread: float = 0.3) -> list[int]:
-    """`total` split into `parts` positive shares that vary by about ±spread and sum exactly."""
-    weights = [1 + rng.uniform(-spread, spread) for _ in range(parts)]
+def _split(
+    total: int,
+    parts: int,
+    rng: random.Random,
+    spread: float = 0.3,
+    *,
+    skewed: bool = False,
+    floor: int = 1,
+) -> list[int]:
+    """`total` split into `parts` positive shares that sum exactly. Shares vary by about
+    ±spread, or, `skewed`, log-normally: a few large branches, many small ones, as in life."""
+    if skewed:
+        weights = [rng.lognormvariate(0, spread) for _ in range(parts)]
+    else:
+        weights = [1 + rng.uniform(-spread, spread) for _ in range(parts)]
     scale = total / sum(weights)
-    shares = [max(1, int(w * scale)) for w in weights]
+    shares = [max(floor, int(w * scale)) for w in weights]
     for i in range(total - sum(shares)):
         shares[i % parts] += 1
+    while sum(shares) > total:  # the floor can overshoot: trim the largest
+        shares[shares.index(max(shares))] -= 1
     return shares
 
 
@@ -258,7 +272,10 @@ class _Builder:
                 )
                 slots.append((village, kind, label))
 
-        members_each = _split(spec.members_per_district, len(slots), rng, 0.7)
+        # A branch needs at least three members (Party Constitution, art. 30).
+        members_each = _split(
+            spec.members_per_district, len(slots), rng, 0.75, skewed=True, floor=3
+        )
         for (tenant, category, label), headcount in zip(slots, members_each, strict=True):
             self._branch(tenant, category, label, headcount, region)
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, select
 
 from server.activities.models import Activity
 from server.branches.models import Branch
-from server.sql import AnyRow, AnySelect, count
+from server.db import Db
+from server.sql import AnyRow, AnySelect, memoized
 from tenants.models import Tenant
 from tenants.scope import Scope
 
@@ -33,14 +32,10 @@ def scoped(scope: Scope) -> AnySelect:
     )
 
 
-async def activities_by_ids(
-    session: AsyncSession, *, scope: Scope, ids: Sequence[int]
-) -> Sequence[AnyRow]:
-    return (await session.execute(scoped(scope).where(Activity.id.in_(ids)))).all()
+@memoized
+def _by_ids(scope: Scope) -> AnySelect:
+    return scoped(scope).where(Activity.id.in_(bindparam("ids", expanding=True)))
 
 
-async def count_between(
-    session: AsyncSession, *, scope: Scope, start: datetime, end: datetime
-) -> int:
-    stmt = scoped(scope).where(Activity.occurred_at >= start, Activity.occurred_at < end)
-    return await count(session, stmt)
+async def activities_by_ids(db: Db, *, scope: Scope, ids: Sequence[int]) -> Sequence[AnyRow]:
+    return (await db.execute(_by_ids(scope), {"ids": list(ids)})).all()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, select
 
 from server.branches.models import Branch, BranchCategory
-from server.sql import AnyRow, AnySelect, count, keyset
+from server.db import Db
+from server.sql import AnyRow, AnySelect, counted, keyset, memoized, page_params
 from tenants.models import Tenant
 from tenants.scope import Scope
 
@@ -31,22 +31,35 @@ TENANT_COLUMNS = (
 )
 
 
-def scoped(scope: Scope, *, with_tenant: bool = False) -> AnySelect:
+def scoped(scope: Scope, *, with_tenant: bool = False, category: bool = False) -> AnySelect:
     cols: tuple[Any, ...] = COLUMNS + TENANT_COLUMNS if with_tenant else COLUMNS
-    return (
+    stmt = (
         select(*cols)
         .join(Tenant, Tenant.id == Branch.tenant_id)
         .where(scope.predicate(Tenant.path))
     )
+    return stmt.where(Branch.category == bindparam("category")) if category else stmt
 
 
-def _filtered(scope: Scope, category: BranchCategory | None, with_tenant: bool) -> AnySelect:
-    stmt = scoped(scope, with_tenant=with_tenant)
-    return stmt if category is None else stmt.where(Branch.category == category)
+@memoized
+def _list(scope: Scope, category: bool, after: bool, with_tenant: bool) -> AnySelect:
+    return keyset(scoped(scope, with_tenant=with_tenant, category=category), Branch.id, after=after)
+
+
+@memoized
+def _count(scope: Scope, category: bool) -> AnySelect:
+    return counted(scoped(scope, category=category))
+
+
+@memoized
+def _by_ids(scope: Scope) -> AnySelect:
+    # The tenant is JOINed for the scope filter anyway: hand its columns over too.
+    stmt = scoped(scope, with_tenant=True)
+    return stmt.where(Branch.id.in_(bindparam("ids", expanding=True)))
 
 
 async def list_branches(
-    session: AsyncSession,
+    db: Db,
     *,
     scope: Scope,
     category: BranchCategory | None = None,
@@ -54,19 +67,13 @@ async def list_branches(
     limit: int,
     with_tenant: bool = False,
 ) -> Sequence[AnyRow]:
-    stmt = keyset(
-        _filtered(scope, category, with_tenant), Branch.id, after_id=after_id, limit=limit
-    )
-    return (await session.execute(stmt)).all()
+    stmt = _list(scope, category is not None, after_id is not None, with_tenant)
+    return (await db.execute(stmt, page_params(after_id, limit, category=category))).all()
 
 
-async def count_branches(
-    session: AsyncSession, *, scope: Scope, category: BranchCategory | None = None
-) -> int:
-    return await count(session, _filtered(scope, category, False))
+async def count_branches(db: Db, *, scope: Scope, category: BranchCategory | None = None) -> int:
+    return int(await db.scalar(_count(scope, category is not None), {"category": category}))
 
 
-async def branches_by_ids(
-    session: AsyncSession, *, scope: Scope, ids: Sequence[int]
-) -> Sequence[AnyRow]:
-    return (await session.execute(scoped(scope).where(Branch.id.in_(ids)))).all()
+async def branches_by_ids(db: Db, *, scope: Scope, ids: Sequence[int]) -> Sequence[AnyRow]:
+    return (await db.execute(_by_ids(scope), {"ids": list(ids)})).all()

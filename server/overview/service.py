@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, func, select
 
 from server.activities.models import Activity
 from server.branches.models import Branch
+from server.db import Db
 from server.members.models import Member
+from server.sql import AnySelect, memoized
 from tenants.models import Tenant
 from tenants.scope import Scope
 
@@ -22,9 +23,8 @@ class Counts:
     activities_today: int
 
 
-async def counts(
-    session: AsyncSession, *, scope: Scope, day_start: datetime, day_end: datetime
-) -> Counts:
+@memoized
+def _counts(scope: Scope) -> AnySelect:
     in_scope = scope.predicate(Tenant.path)
     branches = (
         select(func.count())
@@ -44,11 +44,16 @@ async def counts(
         .select_from(Activity)
         .join(Branch, Branch.id == Activity.branch_id)
         .join(Tenant, Tenant.id == Branch.tenant_id)
-        .where(in_scope, Activity.occurred_at >= day_start, Activity.occurred_at < day_end)
-    )
-    row = (
-        await session.execute(
-            select(branches.scalar_subquery(), members.scalar_subquery(), today.scalar_subquery())
+        .where(
+            in_scope,
+            Activity.occurred_at >= bindparam("day_start", type_=Activity.occurred_at.type),
+            Activity.occurred_at < bindparam("day_end", type_=Activity.occurred_at.type),
         )
-    ).one()
+    )
+    return select(branches.scalar_subquery(), members.scalar_subquery(), today.scalar_subquery())
+
+
+async def counts(db: Db, *, scope: Scope, day_start: datetime, day_end: datetime) -> Counts:
+    params = {"day_start": day_start, "day_end": day_end}
+    row = (await db.execute(_counts(scope), params)).one()
     return Counts(branches=row[0], members=row[1], activities_today=row[2])
