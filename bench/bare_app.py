@@ -75,12 +75,27 @@ def create() -> Starlette:
             tenant = (await conn.fetch(TENANT, [branch["tenant_id"]]))[0]
             members = await conn.fetch(BRANCH_MEMBERS, [branch_id], 51)
         nested = {"name": branch["name"], "tenant": {"name": tenant["name"]}}
-        return _json({"node": {
-            "name": branch["name"], "tenant": {"name": tenant["name"]},
-            "members": {"edges": [{"node": {"id": m["id"], "name": m["name"],
-                                            "joinedOn": m["joined_on"].isoformat(),
-                                            "branch": nested}} for m in members[:50]]},
-        }})
+        return _json(
+            {
+                "node": {
+                    "name": branch["name"],
+                    "tenant": {"name": tenant["name"]},
+                    "members": {
+                        "edges": [
+                            {
+                                "node": {
+                                    "id": m["id"],
+                                    "name": m["name"],
+                                    "joinedOn": m["joined_on"].isoformat(),
+                                    "branch": nested,
+                                }
+                            }
+                            for m in members[:50]
+                        ]
+                    },
+                }
+            }
+        )
 
     async def q2(request: Request) -> Response:
         tenant_id = int(request.query_params["town"])
@@ -89,9 +104,24 @@ def create() -> Starlette:
             path = (await conn.fetch(TENANT, [tenant_id]))[0]["path"]
             rows = await conn.fetch(TOWN_MEMBERS, path, path[:-1] + "0", 51)
             total = await conn.fetchval(TOWN_COUNT, path, path[:-1] + "0")
-        return _json({"members": {"totalCount": total, "edges": [
-            {"node": {"id": r["id"], "name": r["name"], "joinedOn": r["joined_on"].isoformat(),
-                      "branch": {"name": r["b_name"]}}} for r in rows[:50]]}})
+        return _json(
+            {
+                "members": {
+                    "totalCount": total,
+                    "edges": [
+                        {
+                            "node": {
+                                "id": r["id"],
+                                "name": r["name"],
+                                "joinedOn": r["joined_on"].isoformat(),
+                                "branch": {"name": r["b_name"]},
+                            }
+                        }
+                        for r in rows[:50]
+                    ],
+                }
+            }
+        )
 
     async def q3(_request: Request) -> Response:
         assert pool is not None
@@ -101,11 +131,21 @@ def create() -> Starlette:
             top = (await conn.fetch(TOPS))[0]
             counts = await conn.fetchrow(COUNTS, start, start + dt.timedelta(days=1))
         assert counts is not None
-        return _json({"overview": {"branches": counts[0], "members": counts[1],
-                                   "activitiesToday": counts[2], "tenant": {"name": top["name"]}}})
+        return _json(
+            {
+                "overview": {
+                    "branches": counts[0],
+                    "members": counts[1],
+                    "activitiesToday": counts[2],
+                    "tenant": {"name": top["name"]},
+                }
+            }
+        )
 
     async def healthz(_request: Request) -> Response:
         return Response(b"ok")
 
-    return Starlette(routes=[Route("/q1", q1), Route("/q2", q2), Route("/q3", q3),
-                             Route("/healthz", healthz)], lifespan=lifespan)
+    return Starlette(
+        routes=[Route("/q1", q1), Route("/q2", q2), Route("/q3", q3), Route("/healthz", healthz)],
+        lifespan=lifespan,
+    )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.services import Postgres, free_port, start_postgres
+from tests.services import Postgres, start_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,8 +52,13 @@ def pinned(cmd: list[str], core: int) -> list[str]:
 @contextmanager
 def serve(cmd: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[str]:
     """Run a server process until it answers on `port`; yield its base URL."""
-    process = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        cmd,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -77,8 +82,19 @@ def serve(cmd: list[str], port: int, env: dict[str, str] | None = None) -> Itera
 
 
 def uvicorn_cmd(app: str, port: int, *, factory: bool = False) -> list[str]:
-    cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-           "--no-access-log", "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     return cmd + (["--factory"] if factory else [])
 
 
@@ -141,8 +157,16 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return int(status_line.split()[1])
 
 
-async def load(port: int, method: str, path: str, body: bytes | None, *, clients: int,
-               seconds: float, warmup: float = 1.0) -> LoadResult:
+async def load(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None,
+    *,
+    clients: int,
+    seconds: float,
+    warmup: float = 1.0,
+) -> LoadResult:
     """`clients` keep-alive connections sending the same request back to back."""
     raw = _request(method, path, body)
     latencies: list[float] = []

@@ -22,9 +22,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncpg  # noqa: E402
+import asyncpg
 
-from bench.harness import (  # noqa: E402
+from bench.harness import (
     LoadResult,
     create_database,
     load,
@@ -33,15 +33,17 @@ from bench.harness import (  # noqa: E402
     serve,
     uvicorn_cmd,
 )
-from schema.ids import global_id  # noqa: E402
-from server.db import make_engine  # noqa: E402
-from server.migrate import upgrade  # noqa: E402
-from server.seed import seed  # noqa: E402
-from tests.services import free_port  # noqa: E402
+from schema.ids import global_id
+from server.db import make_engine
+from server.migrate import upgrade
+from server.seed import seed
+from tests.services import free_port
 
 TARGET_RATIO = 3.0
-Q1 = """query Q1($id: ID!) { node(id: $id) { ... on Branch { name tenant { name }
-  members(first: 50) { edges { node { id name joinedOn branch { name tenant { name } } } } } } } }"""
+Q1 = """query Q1($id: ID!) { node(id: $id) { ... on Branch {
+  name tenant { name }
+  members(first: 50) { edges { node {
+    id name joinedOn branch { name tenant { name } } } } } } } }"""
 Q2 = """query Q2($town: ID!) { members(under: $town, first: 50) { totalCount
   edges { node { id name joinedOn branch { name } } } } }"""
 Q3 = "query Q3 { overview { branches members activitiesToday tenant { name } } }"
@@ -58,8 +60,11 @@ async def prepare(url: str) -> tuple[int, int]:
     try:
         branch = await conn.fetchval(
             "SELECT branch_id FROM members GROUP BY branch_id HAVING count(*) >= 50 "
-            "ORDER BY branch_id LIMIT 1")
-        town = await conn.fetchval("SELECT id FROM tenants WHERE level = 'TOWN' ORDER BY id LIMIT 1")
+            "ORDER BY branch_id LIMIT 1"
+        )
+        town = await conn.fetchval(
+            "SELECT id FROM tenants WHERE level = 'TOWN' ORDER BY id LIMIT 1"
+        )
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()
@@ -70,19 +75,23 @@ def graphql_body(query: str, variables: dict[str, Any]) -> bytes:
     return json.dumps({"query": query, "variables": variables}).encode()
 
 
-async def measure(port: int, method: str, path: str, body: bytes | None, clients: int,
-                  seconds: float) -> LoadResult:
+async def measure(
+    port: int, method: str, path: str, body: bytes | None, clients: int, seconds: float
+) -> LoadResult:
     return await load(port, method, path, body, clients=clients, seconds=seconds)
 
 
 def row(name: str, result: LoadResult) -> str:
-    return (f"  {name:<9} {result.rps:>8.0f} req/s   p50 {result.p50:>6.2f} ms   "
-            f"p95 {result.pct(0.95):>6.2f} ms   errors {result.errors}")
+    return (
+        f"  {name:<9} {result.rps:>8.0f} req/s   p50 {result.p50:>6.2f} ms   "
+        f"p95 {result.pct(0.95):>6.2f} ms   errors {result.errors}"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=8.0)
     args = parser.parse_args()
@@ -93,29 +102,48 @@ def main() -> None:
         url = asyncio.run(create_database(pg))
         branch, town = asyncio.run(prepare(url))
         queries = [
-            ("Q1 branch + 50 members, nested", graphql_body(Q1, {"id": global_id("Branch", branch)}),
-             f"/q1?branch={branch}"),
-            ("Q2 50-member page under a town", graphql_body(Q2, {"town": global_id("Tenant", town)}),
-             f"/q2?town={town}"),
+            (
+                "Q1 branch + 50 members, nested",
+                graphql_body(Q1, {"id": global_id("Branch", branch)}),
+                f"/q1?branch={branch}",
+            ),
+            (
+                "Q2 50-member page under a town",
+                graphql_body(Q2, {"town": global_id("Tenant", town)}),
+                f"/q2?town={town}",
+            ),
             ("Q3 district overview", graphql_body(Q3, {}), "/q3"),
         ]
         ehome_port, bare_port = free_port(), free_port()
-        env = {"EHOME_DATABASE_URL": url, "EHOME_LOG_LEVEL": "WARNING",
-               "EHOME_SECRET_KEY": "bench-secret-key-0123456789-abcdefghijkl",
-               "BARE_DSN": url.replace("postgresql+asyncpg", "postgresql")}
+        env = {
+            "EHOME_DATABASE_URL": url,
+            "EHOME_LOG_LEVEL": "WARNING",
+            "EHOME_SECRET_KEY": "bench-secret-key-0123456789-abcdefghijkl",
+            "BARE_DSN": url.replace("postgresql+asyncpg", "postgresql"),
+        }
         results: list[tuple[str, LoadResult, LoadResult]] = []
-        with serve(pinned(uvicorn_cmd("server.asgi:create", ehome_port, factory=True), 0),
-                   ehome_port, env) as _ehome:
-            graphql = [asyncio.run(measure(ehome_port, "POST", "/graphql", body, args.clients,
-                                           args.seconds)) for _, body, _ in queries]
-        with serve(pinned(uvicorn_cmd("bench.bare_app:create", bare_port, factory=True), 0),
-                   bare_port, env) as _bare:
-            bare = [asyncio.run(measure(bare_port, "GET", path, None, args.clients, args.seconds))
-                    for _, _, path in queries]
+        with serve(
+            pinned(uvicorn_cmd("server.asgi:create", ehome_port, factory=True), 0), ehome_port, env
+        ) as _ehome:
+            graphql = [
+                asyncio.run(
+                    measure(ehome_port, "POST", "/graphql", body, args.clients, args.seconds)
+                )
+                for _, body, _ in queries
+            ]
+        with serve(
+            pinned(uvicorn_cmd("bench.bare_app:create", bare_port, factory=True), 0), bare_port, env
+        ) as _bare:
+            bare = [
+                asyncio.run(measure(bare_port, "GET", path, None, args.clients, args.seconds))
+                for _, _, path in queries
+            ]
         results = [(q[0], g, b) for q, g, b in zip(queries, graphql, bare, strict=True)]
 
-    print(f"\n{args.clients} concurrent clients, {args.seconds:.0f} s each, one server process "
-          f"on one core, PostgreSQL {pg.port}")
+    print(
+        f"\n{args.clients} concurrent clients, {args.seconds:.0f} s each, one server process "
+        f"on one core, PostgreSQL {pg.port}"
+    )
     worst = 0.0
     for name, g, b in results:
         ratio = g.p50 / b.p50

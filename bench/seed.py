@@ -12,10 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import create_database, postgres  # noqa: E402
-from server.db import make_engine  # noqa: E402
-from server.migrate import upgrade  # noqa: E402
-from server.seed import SeedReport, seed  # noqa: E402
+from bench.harness import create_database, postgres
+from server.db import make_engine
+from server.migrate import upgrade
+from server.seed import SeedReport, seed
 
 TARGET_SECONDS = 60.0
 
@@ -24,8 +24,9 @@ async def timed_seed(url: str, scale: str) -> SeedReport:
     await asyncio.to_thread(upgrade, url)
     engine = make_engine(url)
     try:
-        return await seed(engine, scale=scale, seed=1, as_of=date(2026, 11, 28),
-                          demo_password="bench-only")
+        return await seed(
+            engine, scale=scale, seed=1, as_of=date(2026, 11, 28), demo_password="bench-only"
+        )
     finally:
         await engine.dispose()
 
@@ -46,7 +47,9 @@ def main() -> None:
 
     counts = results[0][1].counts
     print()
-    print(f"seed --scale {args.scale} --demo: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()))
+    print(
+        f"seed --scale {args.scale} --demo: " + ", ".join(f"{n:,} {t}" for t, n in counts.items())
+    )
     print(f"{'backend':<12} {'seconds':>8} {'rows/s':>9}  target <= {TARGET_SECONDS:.0f} s")
     for name, report in results:
         rows = sum(report.counts.values())

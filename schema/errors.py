@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from graphql import GraphQLError
+from graphql import GraphQLError, VariableDefinitionNode
 
 from server.errors import AppError
 
@@ -17,27 +17,28 @@ log = logging.getLogger("ehome.graphql")
 MASKED = "Internal server error"
 
 
+def _graphql_code(error: GraphQLError) -> str:
+    """The code of an error graphql-core raised itself: always the query's fault."""
+    if any(isinstance(node, VariableDefinitionNode) for node in error.nodes or ()):
+        return "BAD_USER_INPUT"  # a variable's value does not fit its declared type
+    if error.message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if error.path is None:
+        return "GRAPHQL_VALIDATION_FAILED"
+    return "BAD_USER_INPUT"  # e.g. a literal argument that does not coerce
+
+
 def classify(error: GraphQLError, request_id: str | None) -> None:
     """Set the error's code in place, masking what must not leave the server."""
     original = error.original_error
+    while isinstance(original, GraphQLError) and original.original_error is not None:
+        original = original.original_error  # a resolver re-raised a located error
     extensions = dict(error.extensions or {})
     if isinstance(original, AppError):
         extensions.update(original.extensions)
         extensions["code"] = original.code
-    elif original is None:
-        # Raised by graphql-core itself, before or during execution: the query's fault.
-        if error.message.startswith("Syntax Error"):
-            extensions.setdefault("code", "GRAPHQL_PARSE_FAILED")
-        elif error.message.startswith("Variable "):
-            extensions.setdefault("code", "BAD_USER_INPUT")
-        elif error.path is None:
-            extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED")
-        else:
-            extensions.setdefault("code", "BAD_USER_INPUT")
-    elif isinstance(original, GraphQLError):
-        classify(original, request_id)
-        extensions.update(original.extensions or {})
-        error.message = original.message
+    elif original is None or isinstance(original, GraphQLError):
+        extensions["code"] = _graphql_code(error)
     else:
         log.error(
             "unexpected error in %s (request %s)",

@@ -95,7 +95,7 @@ async def children_pages(
 
 async def children_counts(db: Db, *, scope: Scope, parent_ids: Sequence[int]) -> dict[int, int]:
     rows = await db.execute(_children_counts(scope), {"parent_ids": list(parent_ids)})
-    return {parent: n for parent, n in rows.tuples()}
+    return {parent: n for parent, n in rows}
 
 
 async def tops(db: Db, *, scope: Scope) -> Sequence[AnyRow]:

@@ -23,12 +23,15 @@ from server.db import make_engine
 from server.migrate import upgrade
 from server.seed import seed
 from server.settings import Settings
+from tenants.demo import DemoData, generate
 from tests.services import Postgres, ServiceUnavailable, start_postgres
 
 REQUIRE_SERVICES = os.environ.get("EHOME_REQUIRE_SERVICES") == "1"
 BACKENDS = ("sqlite", "postgresql")
 AS_OF = date.today()
 SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
+TEMPLATE_SEED = 7
+DEMO_PASSWORD = "pw-demo"
 
 
 def run_isolated(factory: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
@@ -109,7 +112,13 @@ class Databases:
 
             async def load() -> None:
                 engine = make_engine(url)
-                await seed(engine, scale="small", seed=7, as_of=AS_OF, demo_password="pw-demo")
+                await seed(
+                    engine,
+                    scale="small",
+                    seed=TEMPLATE_SEED,
+                    as_of=AS_OF,
+                    demo_password=DEMO_PASSWORD,
+                )
                 await engine.dispose()
 
             run_isolated(load)
@@ -151,7 +160,7 @@ def settings_for(url: str, workdir: Path, **overrides: Any) -> Settings:
         "database_url": url,
         "data_dir": workdir,
         "secret_key": SECRET,
-        "demo_password": "pw-demo",
+        "demo_password": DEMO_PASSWORD,
     }
     values.update(overrides)
     return Settings(**values)
@@ -211,3 +220,9 @@ async def fresh(databases: Databases, workdir: Path) -> AsyncIterator[tuple[Grap
     """A client on a private copy of the seeded template: for tests that write."""
     async for pair in _client(databases.copy(), workdir):
         yield pair
+
+
+@pytest.fixture(scope="session")
+def demo() -> DemoData:
+    """The rows the seeded template holds, regenerated: the oracle API answers are checked by."""
+    return generate("small", seed=TEMPLATE_SEED, as_of=AS_OF)

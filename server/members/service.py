@@ -140,4 +140,4 @@ async def pages_by_branch(
 
 async def counts_by_branch(db: Db, *, scope: Scope, branch_ids: Sequence[int]) -> dict[int, int]:
     rows = await db.execute(_counts_of_branches(scope), {"parent_ids": list(branch_ids)})
-    return {branch: n for branch, n in rows.tuples()}
+    return {branch: n for branch, n in rows}
