@@ -69,7 +69,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
     from server.seed import AlreadySeeded, is_empty, seed
 
     settings = _settings()
-    console = Console(stderr=True)
+    # soft_wrap: log files and pipes get whole lines, not lines cut at 80 columns.
+    console = Console(stderr=True, soft_wrap=True)
     as_of = date.fromisoformat(args.as_of) if args.as_of else None
 
     async def run() -> int:
@@ -138,8 +139,8 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_check_schema(args: argparse.Namespace) -> int:
+    from graphql import GraphQLError, find_breaking_changes, find_dangerous_changes
     from graphql import build_schema as parse_sdl
-    from graphql import find_breaking_changes, find_dangerous_changes
 
     path = Path(args.path)
     current = _schema_sdl()
@@ -147,7 +148,12 @@ def cmd_check_schema(args: argparse.Namespace) -> int:
         print(f"ehome: {path} is missing; run `ehome export-schema`", file=sys.stderr)
         return 1
     checked_in = path.read_text()
-    old, new = parse_sdl(checked_in), parse_sdl(current)
+    try:
+        old = parse_sdl(checked_in)
+    except GraphQLError as exc:
+        print(f"ehome: {path} is not valid GraphQL SDL: {exc.message}", file=sys.stderr)
+        return 1
+    new = parse_sdl(current)
     breaking = find_breaking_changes(old, new)
     dangerous = find_dangerous_changes(old, new)
     for label, changes in (("BREAKING ", breaking), ("DANGEROUS", dangerous)):

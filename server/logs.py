@@ -17,7 +17,7 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
+        record.request_id = request_id_var.get() or "-"
         return True
 
 
@@ -29,7 +29,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if getattr(record, "request_id", None):
+        if getattr(record, "request_id", "-") != "-":
             entry["request_id"] = record.request_id  # type: ignore[attr-defined]
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

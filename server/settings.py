@@ -67,6 +67,15 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _DB_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 
+def _without_credentials(url: str) -> str:
+    """A URL fit for an error message: whatever precedes '@' may hold a password."""
+    head, at, tail = url.rpartition("@")
+    if not at:
+        return url
+    scheme = head.partition("://")[0] + "://" if "://" in head else ""
+    return f"{scheme}…@{tail}"
+
+
 def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
     value = env.get(name, default).strip()
     if value not in allowed:
@@ -83,7 +92,7 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, str(default)).strip()
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 65536:
         raise SettingsError(f"{name}={raw!r} must be a port number from 1 to 65535")
     return int(raw)
 
@@ -103,7 +112,7 @@ def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
     scheme = url.split("://", 1)[0]
     if "://" not in url or scheme not in _DB_SCHEMES:
         raise SettingsError(
-            f"EHOME_DATABASE_URL={url.split('@')[-1]!r} must start with one of: "
+            f"EHOME_DATABASE_URL={_without_credentials(url)!r} must start with one of: "
             + ", ".join(s + "://" for s in _DB_SCHEMES)
         )
     return url
@@ -120,11 +129,18 @@ def _secret_key(env: Mapping[str, str], mode: Env, data_dir: Path) -> str:
     # Dev: one key per data folder, kept so that tokens survive a restart.
     path = data_dir / "secret_key"
     if path.exists():
-        return path.read_text().strip()
+        kept = path.read_text().strip()
+        if len(kept) >= 32:
+            return kept
+        # An empty or cut-off file (a crash mid-write): never sign with it, make a new key.
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
-    path.write_text(key + "\n")
-    path.chmod(0o600)
+    # Readable by the owner only from the first byte, and renamed into place whole.
+    partial = path.with_suffix(".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
+    os.replace(partial, path)
     return key
 
 
@@ -132,7 +148,7 @@ def _timezone(env: Mapping[str, str]) -> str:
     name = env.get("EHOME_TIMEZONE", "Asia/Shanghai").strip()
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Asia" is a folder, not a zone
         raise SettingsError(f"EHOME_TIMEZONE={name!r} is not a known time zone") from None
     return name
 
@@ -145,7 +161,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     redis_url = env.get("EHOME_REDIS_URL", "").strip() or None
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise SettingsError(
-            f"EHOME_REDIS_URL={redis_url!r} must start with redis://, rediss:// or unix://"
+            f"EHOME_REDIS_URL={_without_credentials(redis_url)!r} must start with redis://, "
+            "rediss:// or unix://"
         )
     log_format: LogFormat = _choice(  # type: ignore[assignment]
         env, "EHOME_LOG_FORMAT", ("text", "json"), "json" if mode == "production" else "text"

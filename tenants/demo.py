@@ -128,11 +128,14 @@ EDUCATION = [
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
-def id_number(region: str, birth: date, seq: int, female: bool) -> str:
-    """A resident ID number with a valid GB 11643 check digit (fake people, real format)."""
-    order = seq % 1000
-    if (order % 2 == 0) != female:
-        order = (order + 1) % 1000
+def id_number(region: str, birth: date, nth: int, female: bool) -> str:
+    """A resident ID number with a valid GB 11643 check digit (fake people, real format).
+
+    `nth` counts the people of this region, birth date and sex before this one: the order code
+    is odd for men and even for women, so the nth of each is unique (up to 499 of them)."""
+    if not 0 <= nth < 499:
+        raise ValueError("at most 499 people of one sex share a region and birth date")
+    order = 2 * nth + (2 if female else 1)
     body = f"{region}{birth:%Y%m%d}{order:03d}"
     check = "10X98765432"[sum(int(c) * w for c, w in zip(body, _ID_WEIGHTS, strict=True)) % 11]
     return body + check
@@ -203,6 +206,7 @@ class _Builder:
         self.spec, self.as_of = spec, as_of
         self.rng = random.Random(seed)
         self.data = DemoData()
+        self._births: dict[tuple[str, date, bool], int] = {}
 
     def build(self) -> DemoData:
         for d in range(self.spec.districts):
@@ -294,6 +298,13 @@ class _Builder:
             self._member(branch["id"], region)
         self._activities(branch["id"], headcount)
 
+    def _born_alike(self, region: str, birth: date, female: bool) -> int:
+        """How many people of this region, birth date and sex were generated before."""
+        key = (region, birth, female)
+        nth = self._births.get(key, 0)
+        self._births[key] = nth + 1
+        return nth
+
     def _member(self, branch_id: int, region: str) -> None:
         rng, as_of = self.rng, self.as_of
         member_id = len(self.data.members) + 1
@@ -310,7 +321,9 @@ class _Builder:
                 "birth_date": birth,
                 "joined_on": joined,
                 "phone": f"1{rng.choice('3456789')}{rng.randint(0, 999_999_999):09d}",
-                "id_number": id_number(region, birth, member_id, female),
+                "id_number": id_number(
+                    region, birth, self._born_alike(region, birth, female), female
+                ),
                 "status": "PROBATIONARY" if (as_of - joined).days < 365 else "FULL",
                 "education": _weighted(rng, EDUCATION),
             }

@@ -23,7 +23,7 @@ def child_path(parent: str, segment: str) -> str:
 
 
 def check(path: str) -> str:
-    if not path.startswith("/") or not path.endswith("/") or "//" in path[1:]:
+    if not path.startswith("/") or not path.endswith("/") or "//" in path:
         raise PathError(f"bad tenant path {path!r}: it must start and end with '/'")
     return path
 

@@ -1,0 +1,195 @@
+"""`server.seed.seed` on SQLite and PostgreSQL.
+
+Proves that seeding a migrated empty database inserts exactly what the report says, refuses a
+second run without changing anything, stores demo passwords that verify, leaves the id
+sequences past the seeded ids (so the application can insert rows of its own), and reports
+progress per table up to each table's total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, cast
+
+import pytest
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from server.auth.passwords import verify_password
+from server.db import make_engine
+from server.migrate import upgrade_async
+from server.models import Activity, Branch, Member, Tenant, User
+from server.seed import AlreadySeeded, seed
+from tenants.demo import generate
+from tests.conftest import Databases
+
+AS_OF = date(2025, 6, 30)
+PASSWORD = "pw-seed-test"
+SEED = 3
+# In insert order: parents before children.
+TABLES: dict[str, Table] = {
+    table.name: table
+    for table in (cast(Table, m.__table__) for m in (Tenant, Branch, Member, Activity, User))
+}
+
+
+@dataclass
+class Seeded:
+    engine: AsyncEngine
+    counts: dict[str, int]
+    progress: list[tuple[str, int, int]] = field(default_factory=list)
+
+
+async def table_counts(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        return {
+            name: int(await conn.scalar(select(func.count()).select_from(table)) or 0)
+            for name, table in TABLES.items()
+        }
+
+
+@pytest.fixture
+async def seeded(databases: Databases, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Seeded]:
+    """A freshly migrated database seeded at small scale, with every progress call recorded."""
+    url = databases.empty()
+    await upgrade_async(url)
+    # Small chunks, so that each table is inserted (and reported) in several steps.
+    monkeypatch.setattr("server.seed.CHUNK", 7)
+    calls: list[tuple[str, int, int]] = []
+    engine = make_engine(url)
+    try:
+        report = await seed(
+            engine,
+            scale="small",
+            seed=SEED,
+            as_of=AS_OF,
+            demo_password=PASSWORD,
+            progress=lambda table, done, total: calls.append((table, done, total)),
+        )
+        assert not report.skipped
+        assert report.seconds >= 0
+        yield Seeded(engine=engine, counts=report.counts, progress=calls)
+    finally:
+        await engine.dispose()
+
+
+async def test_counts_match_the_report(seeded: Seeded) -> None:
+    expected = generate("small", seed=SEED, as_of=AS_OF).counts()
+    # One user per tenant plus the 20 member accounts.
+    expected["users"] = expected["tenants"] + 20
+    assert seeded.counts == expected
+    assert await table_counts(seeded.engine) == seeded.counts
+
+
+async def test_seeding_again_is_refused_and_changes_nothing(seeded: Seeded) -> None:
+    before = await table_counts(seeded.engine)
+    with pytest.raises(AlreadySeeded):
+        await seed(seeded.engine, scale="small", seed=SEED + 1, demo_password=PASSWORD)
+    assert await table_counts(seeded.engine) == before
+
+
+async def test_demo_passwords_verify(seeded: Seeded) -> None:
+    async with seeded.engine.connect() as conn:
+        rows = (await conn.execute(select(User.username, User.password_hash))).all()
+    assert {"admin", "admin.d01t01"} <= {username for username, _ in rows}
+    assert len(rows) == seeded.counts["users"]
+    # Argon2 is slow on purpose: verify each distinct hash once rather than every row.
+    for password_hash in {password_hash for _, password_hash in rows}:
+        assert password_hash != PASSWORD  # stored hashed, never in the clear
+        assert verify_password(password_hash, PASSWORD)
+        assert not verify_password(password_hash, PASSWORD + "x")
+        assert not verify_password(password_hash, "")
+
+
+async def test_member_accounts_point_at_members(seeded: Seeded) -> None:
+    async with seeded.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(User.username, Member.id).join(Member, User.member_id == Member.id)
+            )
+        ).all()
+    assert len(rows) == 20
+    assert all(username == f"m.{member_id}" for username, member_id in rows)
+
+
+def _new_row(table: str, refs: dict[str, int]) -> dict[str, Any]:
+    """A valid row for `table` without an id; `refs` holds the new ids of the tables before it."""
+    now = datetime.now(UTC)
+    match table:
+        case "tenants":
+            return {
+                "parent_id": 1,
+                "level": "TOWN",
+                "code": "d01t99",
+                "name": "新街道",
+                "path": "/d01/t99/",
+            }
+        case "branches":
+            return {
+                "tenant_id": refs["tenants"],
+                "name": "新支部",
+                "category": "RURAL",
+                "established_on": AS_OF,
+                "secretary": "王伟",
+            }
+        case "members":
+            return {
+                "branch_id": refs["branches"],
+                "name": "李娜",
+                "gender": "FEMALE",
+                "birth_date": date(1990, 1, 1),
+                "joined_on": date(2015, 7, 1),
+                "phone": "13800000000",
+                "id_number": "33100219900101002X",
+                "status": "FULL",
+                "education": "BACHELOR",
+            }
+        case "activities":
+            return {
+                "branch_id": refs["branches"],
+                "kind": "THEME_DAY",
+                "title": "主题党日",
+                "occurred_at": now,
+                "attendance": 3,
+            }
+        case "users":
+            return {
+                "username": "new.user",
+                "password_hash": "x",
+                "member_id": refs["members"],
+                "is_active": True,
+                "created_at": now,
+            }
+    raise AssertionError(f"no sample row for {table}")
+
+
+async def test_new_rows_get_ids_past_the_seeded_ones(seeded: Seeded) -> None:
+    # The seed chose the ids itself; on PostgreSQL the sequences must have been moved past them,
+    # or the first insert by the application would collide with a seeded primary key.
+    new_ids: dict[str, int] = {}
+    async with seeded.engine.begin() as conn:
+        for name, table in TABLES.items():
+            highest = await conn.scalar(select(func.max(table.c.id)))
+            assert highest == seeded.counts[name]
+            result = await conn.execute(insert(table).values(_new_row(name, new_ids)))
+            (new_id,) = result.inserted_primary_key or (None,)
+            assert isinstance(new_id, int)
+            assert new_id > highest, name
+            new_ids[name] = new_id
+
+
+async def test_progress_reaches_every_total(seeded: Seeded) -> None:
+    by_table: dict[str, list[tuple[int, int]]] = {}
+    for table, done, total in seeded.progress:
+        by_table.setdefault(table, []).append((done, total))
+    # Parents before children, the order the foreign keys need.
+    assert list(by_table) == ["tenants", "branches", "members", "activities", "users"]
+    for table, calls in by_table.items():
+        done = [d for d, _ in calls]
+        totals = {t for _, t in calls}
+        assert totals == {seeded.counts[table]}, table
+        assert done == sorted(set(done)), f"{table}: counts must only increase: {done}"
+        assert done[-1] == seeded.counts[table]
+        assert len(done) > 1  # CHUNK is 7 here: every table takes several steps
