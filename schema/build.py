@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -22,16 +21,6 @@ from schema.tenants import TenantQuery
 from schema.types import ActivityNode, BranchNode, MemberNode, TenantNode
 
 Query = merge_types("Query", (TenantQuery, BranchQuery, MemberQuery, NodeQuery, OverviewQuery))
-
-
-class CloseSession(SchemaExtension):
-    """Give the request's connection back to the pool as soon as the operation ends."""
-
-    async def on_operation(self) -> AsyncIterator[None]:
-        yield
-        context = self.execution_context.context
-        if isinstance(context, Context):
-            await context.close()
 
 
 class EhomeSchema(strawberry.Schema):
@@ -50,7 +39,6 @@ def build_schema(**kwargs: Any) -> EhomeSchema:
         # Types reachable only through `node(id:)` must still be in the schema.
         types=[TenantNode, BranchNode, MemberNode, ActivityNode],
         extensions=[
-            CloseSession,
             # Repeated operations (screens poll the same few) skip parsing and validation.
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),

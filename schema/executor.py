@@ -108,7 +108,11 @@ class AbstractPlan:
                 self.graphql_type, runtime
             ):
                 raise Fallback
-            plan = self.concrete[name] = self.compiler.object_plan(runtime, self.selections)
+            try:
+                plan = self.compiler.object_plan(runtime, self.selections)
+            except Unsupported as exc:  # e.g. a directive in a fragment on this type
+                raise Fallback from exc
+            self.concrete[name] = plan
         return plan
 
 

@@ -75,17 +75,28 @@ class Db:
     ~0.3 ms (measured), which a list request pays several times.
     """
 
-    __slots__ = ("_connection", "_engine", "_turn")
+    __slots__ = ("_closed", "_connection", "_engine", "_turn")
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._connection: AsyncConnection | None = None
         self._turn = asyncio.Lock()
+        self._closed = False
 
     async def execute(
         self, statement: Executable, params: dict[str, Any] | None = None
     ) -> Result[*tuple[Any, ...]]:
+        # GraphQL cancels the sibling fields of a failed non-null field. A statement cancelled
+        # half-way leaves its connection unusable, so it runs shielded: the field is cancelled,
+        # the statement finishes, and the connection goes back to the pool clean.
+        return await asyncio.shield(self._execute(statement, params))
+
+    async def _execute(
+        self, statement: Executable, params: dict[str, Any] | None
+    ) -> Result[*tuple[Any, ...]]:
         async with self._turn:
+            if self._closed:
+                raise RuntimeError("the request's database access is closed")
             if self._connection is None:
                 self._connection = await self._engine.connect()
             return await self._connection.execute(statement, params)
@@ -94,9 +105,12 @@ class Db:
         return (await self.execute(statement, params)).scalar()
 
     async def close(self) -> None:
-        if self._connection is not None:
-            connection, self._connection = self._connection, None
-            await connection.close()
+        """Give the connection back, once any statement still running has finished."""
+        async with self._turn:
+            self._closed = True
+            if self._connection is not None:
+                connection, self._connection = self._connection, None
+                await connection.close()
 
 
 def read_engine(engine: AsyncEngine) -> AsyncEngine:

@@ -82,6 +82,7 @@ class Databases:
     def __init__(self, backend: str, workdir: Path, postgres: Postgres | None) -> None:
         self.backend, self.workdir, self.postgres = backend, workdir, postgres
         self._template: str | None = None
+        self._shared: str | None = None
 
     def _pg_admin(self, sql: str) -> None:
         assert self.postgres is not None
@@ -124,6 +125,12 @@ class Databases:
             run_isolated(load)
             self._template = url
         return self._template
+
+    def shared(self) -> str:
+        """One copy of the template for all read-only tests of the session."""
+        if self._shared is None:
+            self._shared = self.copy()
+        return self._shared
 
     def copy(self) -> str:
         """A fresh copy of the template, for tests that write."""
@@ -206,7 +213,9 @@ async def _client(url: str, workdir: Path) -> AsyncIterator[tuple[GraphQLClient,
 @pytest.fixture(scope="session")
 async def seeded(databases: Databases, workdir: Path) -> AsyncIterator[tuple[GraphQLClient, Any]]:
     """A client on the shared seeded template: for tests that only read."""
-    async for pair in _client(databases.template(), workdir):
+    # A copy, not the template itself: PostgreSQL copies a template only while nobody is
+    # connected to it.
+    async for pair in _client(databases.shared(), workdir):
         yield pair
 
 
