@@ -1,4 +1,4 @@
-"""Engine, session factory and the declarative Base shared by every domain's models."""
+"""Engine, the per-request Db (reads), and the declarative Base shared by every domain."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
@@ -116,10 +114,6 @@ class Db:
 def read_engine(engine: AsyncEngine) -> AsyncEngine:
     """The same pool, with connections in autocommit for reads."""
     return engine.execution_options(isolation_level="AUTOCOMMIT")
-
-
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
