@@ -5,9 +5,11 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from policies.rbac import Resource
 from schema.context import Context
 from schema.lookahead import Lookahead
 from schema.pagination import PageArgs
+from schema.permissions import Can, allow
 from schema.types import BranchConnection, branch_node, connection
 from server.branches import service
 from server.branches.models import BranchCategory
@@ -15,7 +17,10 @@ from server.branches.models import BranchCategory
 
 @strawberry.type
 class BranchQuery:
-    @strawberry.field(description="Branches in scope (narrowed by `under`), in id order.")
+    @strawberry.field(
+        description="Branches in scope (narrowed by `under`), in id order.",
+        extensions=[allow(Can(Resource.BRANCH))],
+    )
     async def branches(
         self,
         info: Info[Context, None],
@@ -26,7 +31,7 @@ class BranchQuery:
     ) -> BranchConnection:
         ctx = info.context
         page = PageArgs.parse(first, after)
-        scope = await ctx.scope_under(under)
+        scope = await ctx.scope_under(under, Resource.BRANCH)
         with_tenant = Lookahead.of(info)["edges"]["node"].has("tenant")
         rows = await service.list_branches(
             ctx.db,

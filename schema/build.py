@@ -2,25 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from schema.audit import AuditEntryNode, AuditQuery
+from schema.auth import AuthMutation, AuthQuery
 from schema.branches import BranchQuery
 from schema.context import Context
 from schema.errors import classify
 from schema.executor import PlannedExecutionContext
+from schema.grants import GrantMutation
 from schema.members import MemberQuery
 from schema.node import NodeQuery
 from schema.overview import OverviewQuery
 from schema.tenants import TenantQuery
 from schema.types import ActivityNode, BranchNode, MemberNode, TenantNode
 
-Query = merge_types("Query", (TenantQuery, BranchQuery, MemberQuery, NodeQuery, OverviewQuery))
+Query = merge_types(
+    "Query",
+    (AuthQuery, TenantQuery, BranchQuery, MemberQuery, NodeQuery, OverviewQuery, AuditQuery),
+)
+Mutation = merge_types("Mutation", (AuthMutation, GrantMutation))
+
+
+class AuditBeforeAnswer(SchemaExtension):
+    """Write what the operation left for the audit log (unmasked reads, refusals) before the
+    answer goes out; what a failed operation leaves is written when the request ends."""
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        yield
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            await context.flush()
 
 
 class EhomeSchema(strawberry.Schema):
@@ -36,9 +55,11 @@ class EhomeSchema(strawberry.Schema):
 def build_schema(**kwargs: Any) -> EhomeSchema:
     return EhomeSchema(
         query=Query,
+        mutation=Mutation,
         # Types reachable only through `node(id:)` must still be in the schema.
-        types=[TenantNode, BranchNode, MemberNode, ActivityNode],
+        types=[TenantNode, BranchNode, MemberNode, ActivityNode, AuditEntryNode],
         extensions=[
+            AuditBeforeAnswer,
             # Repeated operations (screens poll the same few) skip parsing and validation.
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),

@@ -2,46 +2,138 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from policies.rbac import Action, Resource
 from schema.ids import parse_global_id
 from schema.loaders import Loaders
+from server.audit import service as audit
+from server.auth.principal import Principal
 from server.db import Db
-from server.errors import BadUserInput
+from server.errors import BadUserInput, Forbidden, Unauthenticated
+from server.runtime import Runtime
 from tenants.scope import Scope
 
 
 @dataclass
 class Context:
     db: Db
-    scope: Scope
+    runtime: Runtime
+    principal: Principal | None
     request_id: str
-    timezone: ZoneInfo
+    # Why the request's credential was refused, if it was: told to whoever needs a principal.
+    auth_error: Unauthenticated | None = None
+    client_address: str | None = None
     request: Request | WebSocket | None = None
     response: Response | None = None
     loaders: Loaders = field(init=False)
+    _scopes: dict[tuple[Resource, Action], Scope] = field(default_factory=dict)
+    _audit: dict[str, audit.Entry] = field(default_factory=dict)
+    _sensitive: dict[str, set[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.db, self.scope)
 
-    async def scope_under(self, under: str | None) -> Scope:
-        """The request's scope narrowed to the subtree of the tenant `under`.
+    @property
+    def timezone(self) -> ZoneInfo:
+        return self.runtime.timezone
 
-        A tenant outside the scope, or one that does not exist, narrows to nothing: the answer
-        is empty either way, so it tells nothing about what lies outside.
+    def require_principal(self) -> Principal:
+        if self.principal is None:
+            raise self.auth_error or Unauthenticated("sign in first", reason="missing")
+        return self.principal
+
+    def scope(self, resource: Resource, action: Action = Action.READ) -> Scope:
+        """Where the principal may do `action` on `resource`; nothing without a principal."""
+        key = (resource, action)
+        if key not in self._scopes:
+            self._scopes[key] = (
+                Scope.nothing()
+                if self.principal is None
+                else self.runtime.authz.scope(self.principal, resource, action)
+            )
+        return self._scopes[key]
+
+    async def scope_under(self, under: str | None, resource: Resource) -> Scope:
+        """The scope for reading `resource`, narrowed to the subtree of the tenant `under`.
+
+        A tenant outside what the viewer may see, or one that does not exist, narrows to
+        nothing: the answer is empty either way, so it tells nothing about what lies outside.
         """
+        scope = self.scope(resource)
         if under is None:
-            return self.scope
+            return scope
         kind, pk = parse_global_id(under, argument="under")
         if kind != "Tenant":
             raise BadUserInput("under must be the id of a Tenant", argument="under")
         tenant = await self.loaders.tenant.load(pk)
-        return Scope(()) if tenant is None else self.scope.narrow(tenant.path)
+        return Scope.nothing() if tenant is None else scope.narrow(tenant.path)
+
+    # -- audit -------------------------------------------------------------------------------
+
+    def actor(self) -> str:
+        return self.principal.subject if self.principal else "anonymous"
+
+    def audit(self, entry: audit.Entry) -> None:
+        """Keep an entry for the end of the operation (a re-run records it once)."""
+        key = json.dumps(
+            [entry.action, entry.tenant_path, entry.subject, entry.detail],
+            sort_keys=True,
+            default=str,
+        )
+        self._audit.setdefault(key, entry)
+
+    def denied(self, what: str, *, path: str | None = None) -> Forbidden:
+        """Audit a refusal and return the error to raise."""
+        self.audit(
+            audit.Entry(
+                principal=self.actor(),
+                action="denied",
+                tenant_path=path,
+                client_address=self.client_address,
+                detail={"what": what},
+            )
+        )
+        return Forbidden(f"you may not {what}")
+
+    def read_sensitive(self, member_id: int, path: str) -> bool:
+        """Whether the member's personal data may be shown unmasked; if so the read is
+        recorded for the audit log."""
+        if not self.scope(Resource.MEMBER, Action.READ_SENSITIVE).contains(path) and (
+            member_id not in self.scope(Resource.MEMBER, Action.READ_SENSITIVE).member_ids
+        ):
+            return False
+        self._sensitive.setdefault(path, set()).add(member_id)
+        return True
+
+    async def flush(self) -> None:
+        """Write what the operation left for the audit log, in one transaction."""
+        entries = list(self._audit.values())
+        entries += [
+            audit.Entry(
+                principal=self.actor(),
+                action="member.read_sensitive",
+                tenant_path=path,
+                client_address=self.client_address,
+                detail={"members": sorted(ids)},
+            )
+            for path, ids in sorted(self._sensitive.items())
+        ]
+        self._audit.clear()
+        self._sensitive.clear()
+        if entries:
+            async with self.runtime.engine.begin() as conn:
+                await audit.append(conn, entries, now=datetime.now(UTC))
 
     async def close(self) -> None:
-        await self.db.close()
+        try:
+            await self.flush()
+        finally:
+            await self.db.close()

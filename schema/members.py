@@ -5,9 +5,11 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from policies.rbac import Resource
 from schema.context import Context
 from schema.lookahead import Lookahead
 from schema.pagination import PageArgs
+from schema.permissions import Can, allow
 from schema.types import MemberConnection, connection, member_node
 from server.members import service
 
@@ -16,7 +18,8 @@ from server.members import service
 class MemberQuery:
     @strawberry.field(
         description="Members in scope (narrowed by `under`), in id order; "
-        "`search` matches part of a name."
+        "`search` matches part of a name.",
+        extensions=[allow(Can(Resource.MEMBER))],
     )
     async def members(
         self,
@@ -28,7 +31,7 @@ class MemberQuery:
     ) -> MemberConnection:
         ctx = info.context
         page = PageArgs.parse(first, after)
-        scope = await ctx.scope_under(under)
+        scope = await ctx.scope_under(under, Resource.MEMBER)
         # JOIN the branch and its tenant into the page's query when the query reads them.
         node = Lookahead.of(info)["edges"]["node"]
         with_branch = node.has("branch")

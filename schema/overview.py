@@ -7,7 +7,9 @@ from datetime import datetime, time, timedelta
 import strawberry
 from strawberry.types import Info
 
+from policies.rbac import Resource
 from schema.context import Context
+from schema.permissions import Can, allow
 from schema.types import TenantNode, tenant_node
 from server.errors import BadUserInput
 from server.overview import service
@@ -26,12 +28,15 @@ class Overview:
 
 @strawberry.type
 class OverviewQuery:
-    @strawberry.field(description="Counts for the viewer's scope, or for the subtree `under`.")
+    @strawberry.field(
+        description="Counts for the viewer's scope, or for the subtree `under`.",
+        extensions=[allow(Can(Resource.OVERVIEW))],
+    )
     async def overview(
         self, info: Info[Context, None], under: strawberry.ID | None = None
     ) -> Overview:
         ctx = info.context
-        scope = await ctx.scope_under(under)
+        scope = await ctx.scope_under(under, Resource.OVERVIEW)
         tops = await tenants.tops(ctx.db, scope=scope)
         if len(tops) != 1:
             raise BadUserInput(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from policies.rbac import Resource
 from schema.context import Context
 from schema.pagination import PageArgs
+from schema.permissions import Can, allow
 from schema.types import TenantConnection, connection, tenant_node
 from tenants import service
 from tenants.models import TenantLevel
@@ -14,7 +16,10 @@ from tenants.models import TenantLevel
 
 @strawberry.type
 class TenantQuery:
-    @strawberry.field(description="Tenants in scope (narrowed by `under`), in id order.")
+    @strawberry.field(
+        description="Tenants in scope (narrowed by `under`), in id order.",
+        extensions=[allow(Can(Resource.TENANT))],
+    )
     async def tenants(
         self,
         info: Info[Context, None],
@@ -25,7 +30,7 @@ class TenantQuery:
     ) -> TenantConnection:
         ctx = info.context
         page = PageArgs.parse(first, after)
-        scope = await ctx.scope_under(under)
+        scope = await ctx.scope_under(under, Resource.TENANT)
         rows = await service.list_tenants(
             ctx.db, scope=scope, level=level, after_id=page.after_id, limit=page.fetch
         )

@@ -20,6 +20,7 @@ from schema.pagination import PageArgs
 from server.activities.models import ActivityKind
 from server.branches.models import BranchCategory
 from server.members.models import Education, Gender, MemberStatus
+from server.members.privacy import mask_id_number, mask_phone
 from server.sql import AnyRow
 from tenants.models import TenantLevel
 
@@ -109,6 +110,23 @@ class MemberNode(Node):
     education: Education
     branch: BranchNode
     pk: strawberry.Private[int]
+    path: strawberry.Private[str]
+    raw_phone: strawberry.Private[str]
+    raw_id_number: strawberry.Private[str]
+
+    # Personal data: masked unless the viewer's role may read it unmasked at the member's
+    # tenant; an unmasked read is audited (Context.read_sensitive).
+    @strawberry.field(description="Mobile number; masked (138****5678) unless you may see it.")
+    def phone(self, info: Info) -> str:
+        if info.context.read_sensitive(self.pk, self.path):
+            return self.raw_phone
+        return mask_phone(self.raw_phone)
+
+    @strawberry.field(description="Resident ID number; masked unless you may see it.")
+    def id_number(self, info: Info) -> str:
+        if info.context.read_sensitive(self.pk, self.path):
+            return self.raw_id_number
+        return mask_id_number(self.raw_id_number)
 
 
 @strawberry.type(name="Activity", description="A branch activity (三会一课, theme day, ...).")
@@ -175,8 +193,9 @@ class MemberConnection:
         return await self.counter()
 
 
-C = TypeVar("C", TenantConnection, BranchConnection, MemberConnection)
-_EDGES: dict[type, type] = {
+C = TypeVar("C")
+# Each connection type's edge type; other modules add theirs with `EDGES[...] = ...`.
+EDGES: dict[type, type] = {
     TenantConnection: TenantEdge,
     BranchConnection: BranchEdge,
     MemberConnection: MemberEdge,
@@ -191,13 +210,12 @@ def connection(
     counter: Counter,
 ) -> C:
     """A page of `kind` from rows fetched with `page.first + 1` as their limit."""
-    edge = _EDGES[kind]
+    edge = EDGES[kind]
     more = len(rows) > page.first
     edges = [edge(cursor=cursor(row.id), node=make(row)) for row in rows[: page.first]]
     end = edges[-1].cursor if edges else None
-    return kind(
-        edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end), counter=counter
-    )
+    info = PageInfo(has_next_page=more, end_cursor=end)
+    return kind(edges=edges, page_info=info, counter=counter)  # type: ignore[call-arg]
 
 
 # Row -> node. A row may carry its to-one relations JOINed in under a prefix (`b_` for the
@@ -281,6 +299,9 @@ def member_node(
         status=row.status,
         education=row.education,
         branch=parent,
+        path=row.m_path,
+        raw_phone=row.phone,
+        raw_id_number=row.id_number,
     )
 
 

@@ -6,7 +6,6 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -17,21 +16,21 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from schema.build import build_schema
-from server.db import make_engine
 from server.graphql_view import EhomeGraphQL
 from server.middleware import RequestId
+from server.runtime import Runtime
 from server.settings import Settings
 
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend_stub"
 
 
 def create_app(settings: Settings) -> Starlette:
-    engine = make_engine(settings.database_url, echo=settings.sql_echo)
-    graphql = EhomeGraphQL(build_schema(), engine=engine, timezone=ZoneInfo(settings.timezone))
+    runtime = Runtime.create(settings)
+    graphql = EhomeGraphQL(build_schema(), runtime=runtime)
 
     async def healthz(_request: Request) -> JSONResponse:
         try:
-            async with engine.connect() as conn:
+            async with runtime.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception as exc:  # the probe reports any failure, it never raises
             return JSONResponse(
@@ -41,12 +40,13 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await runtime.ready()
         # Objects made at start-up live as long as the process: keep the collector from
         # rescanning them on every full collection (~2 ms a request, PERFORMANCE.md).
         gc.collect()
         gc.freeze()
         yield
-        await engine.dispose()
+        await runtime.close()
 
     app = Starlette(
         routes=[
@@ -59,5 +59,6 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.engine = engine
+    app.state.runtime = runtime
+    app.state.engine = runtime.engine
     return app

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -14,29 +12,22 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from schema.context import Context
-from server.db import Db, read_engine
+from server.db import Db
+from server.errors import Unauthenticated
 from server.logs import request_id_var
-from tenants.scope import Scope as TenantScope
+from server.runtime import Runtime
 
 
 class EhomeGraphQL(GraphQL[Context, None]):
-    def __init__(
-        self,
-        schema: Any,
-        *,
-        engine: AsyncEngine,
-        timezone: ZoneInfo,
-        graphiql: bool = True,
-    ) -> None:
+    def __init__(self, schema: Any, *, runtime: Runtime, graphiql: bool = True) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
-        self.reads = read_engine(engine)
-        self.timezone = timezone
+        self.runtime = runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            # Whatever happened, the request's connection goes back to the pool.
+            # Whatever happened: audit what the request left, give its connection back.
             context = scope.get("state", {}).pop("ehome_context", None)
             if context is not None:
                 await context.close()
@@ -44,12 +35,20 @@ class EhomeGraphQL(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
+        runtime = self.runtime
+        await runtime.ready()
+        principal, refused = None, None
+        try:
+            principal = runtime.identity.resolve(request.headers.get("authorization"))
+        except Unauthenticated as exc:
+            refused = exc  # only sign-in answers now; everything else says why
         context = Context(
-            db=Db(self.reads),
-            # Until authorization lands, every request sees the whole tree.
-            scope=TenantScope.everything(),
+            db=Db(runtime.reads),
+            runtime=runtime,
+            principal=principal,
+            auth_error=refused,
             request_id=request_id_var.get() or "-",
-            timezone=self.timezone,
+            client_address=request.client.host if request.client else None,
             request=request,
             response=response if isinstance(response, Response) else None,
         )

@@ -1,10 +1,26 @@
 """Every table, imported in one place so that metadata (Alembic, tests) sees them all."""
 
+from policies.models import CasbinRule
 from server.activities.models import Activity
-from server.auth.models import User
+from server.audit.models import AuditEntry, AuditHead, SecurityAlert
+from server.auth.models import AuthSession, PartnerKey, RefreshToken, User
 from server.branches.models import Branch
 from server.db import Base
 from server.members.models import Member
 from tenants.models import Tenant
 
-__all__ = ["Activity", "Base", "Branch", "Member", "Tenant", "User"]
+__all__ = [
+    "Activity",
+    "AuditEntry",
+    "AuditHead",
+    "AuthSession",
+    "Base",
+    "Branch",
+    "CasbinRule",
+    "Member",
+    "PartnerKey",
+    "RefreshToken",
+    "SecurityAlert",
+    "Tenant",
+    "User",
+]

@@ -11,9 +11,11 @@ from typing import Any
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from policies.enforcer import domain_of
+from policies.models import CasbinRule
 from server.auth.passwords import hash_password
 from server.models import Activity, Branch, Member, Tenant, User
-from tenants.demo import DemoData, demo_accounts, generate
+from tenants.demo import DemoData, demo_accounts, demo_bindings, generate
 
 CHUNK = 2000
 # Progress callback: (table, rows done, rows in all).
@@ -79,6 +81,14 @@ def account_rows(data: DemoData, password: str, *, seed: int) -> list[dict[str, 
     ]
 
 
+def binding_rows(data: DemoData, *, seed: int) -> list[dict[str, Any]]:
+    """The demo accounts' role bindings, as Casbin g rows."""
+    return [
+        {"id": i, "ptype": "g", "v0": f"user:{username}", "v1": role, "v2": domain_of(path)}
+        for i, (username, role, path) in enumerate(demo_bindings(data, seed=seed), start=1)
+    ]
+
+
 async def seed(
     engine: AsyncEngine,
     *,
@@ -101,6 +111,7 @@ async def seed(
     ]
     if demo_password is not None:
         tables.append((User.__table__, account_rows(data, demo_password, seed=seed)))  # type: ignore[arg-type]
+        tables.append((CasbinRule.__table__, binding_rows(data, seed=seed)))  # type: ignore[arg-type]
     async with engine.begin() as conn:
         for table, rows in tables:
             await _bulk(conn, table, rows, progress)

@@ -36,6 +36,8 @@ class Settings:
     log_format: LogFormat = "text"
     sql_echo: bool = False
     timezone: str = "Asia/Shanghai"
+    access_ttl: int = 900
+    refresh_ttl: int = 14 * 24 * 3600
 
     @property
     def is_sqlite(self) -> bool:
@@ -61,6 +63,8 @@ DOCUMENTED: tuple[tuple[str, str, str], ...] = (
     ("EHOME_LOG_FORMAT", "text (json in production)", "`text` or `json` (one object a line)"),
     ("EHOME_SQL_ECHO", "0", "1 logs every SQL statement"),
     ("EHOME_TIMEZONE", "Asia/Shanghai", 'the district\'s time zone (what "today" means)'),
+    ("EHOME_ACCESS_TTL", "900", "seconds an access token is valid"),
+    ("EHOME_REFRESH_TTL", "1209600", "seconds a refresh token is valid (14 days)"),
 )
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -144,6 +148,13 @@ def _secret_key(env: Mapping[str, str], mode: Env, data_dir: Path) -> str:
     return key
 
 
+def _seconds(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, str(default)).strip()
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise SettingsError(f"{name}={raw!r} must be a number of seconds from {low} to {high}")
+    return int(raw)
+
+
 def _timezone(env: Mapping[str, str]) -> str:
     name = env.get("EHOME_TIMEZONE", "Asia/Shanghai").strip()
     try:
@@ -180,4 +191,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_format=log_format,
         sql_echo=_flag(env, "EHOME_SQL_ECHO"),
         timezone=_timezone(env),
+        access_ttl=_seconds(env, "EHOME_ACCESS_TTL", 900, 10, 24 * 3600),
+        refresh_ttl=_seconds(env, "EHOME_REFRESH_TTL", 14 * 24 * 3600, 60, 90 * 24 * 3600),
     )

@@ -375,3 +375,22 @@ def demo_accounts(
         rng.sample(data.members, min(members, len(data.members))), key=lambda m: m["id"]
     ):
         yield f"m.{member['id']}", member["id"]
+
+
+_ADMIN_OF_LEVEL = {"DISTRICT": "SUPER_ADMIN", "TOWN": "SENIOR_ADMIN", "VILLAGE": "JUNIOR_ADMIN"}
+
+
+def demo_bindings(data: DemoData, *, seed: int = 1) -> Iterator[tuple[str, str, str]]:
+    """(username, role, tenant path) for each demo account: admins at their tenant, members
+    at their branch's tenant."""
+    paths = {t["id"]: t["path"] for t in data.tenants}
+    levels = {t["id"]: t["level"] for t in data.tenants}
+    codes = {t["code"]: t["id"] for t in data.tenants}
+    branch_tenant = {b["id"]: b["tenant_id"] for b in data.branches}
+    member_branch = {m["id"]: m["branch_id"] for m in data.members}
+    for username, member_id in demo_accounts(data, seed=seed):
+        if member_id is not None:
+            yield username, "MEMBER", paths[branch_tenant[member_branch[member_id]]]
+        else:
+            tenant = 1 if username == "admin" else codes[username.removeprefix("admin.")]
+            yield username, _ADMIN_OF_LEVEL[levels[tenant]], paths[tenant]

@@ -46,6 +46,11 @@ def _by_ids(scope: Scope) -> AnySelect:
 
 
 @memoized
+def _by_paths(scope: Scope) -> AnySelect:
+    return _scoped(scope).where(Tenant.path.in_(bindparam("paths", expanding=True)))
+
+
+@memoized
 def _children(scope: Scope, after: bool) -> AnySelect:
     return ranked(_scoped(scope), parent=Tenant.parent_id, id_column=Tenant.id, after=after)
 
@@ -83,6 +88,10 @@ async def count_tenants(db: Db, *, scope: Scope, level: TenantLevel | None = Non
 
 async def tenants_by_ids(db: Db, *, scope: Scope, ids: Sequence[int]) -> Sequence[AnyRow]:
     return (await db.execute(_by_ids(scope), {"ids": list(ids)})).all()
+
+
+async def tenants_by_paths(db: Db, *, scope: Scope, paths: Sequence[str]) -> Sequence[AnyRow]:
+    return (await db.execute(_by_paths(scope), {"paths": list(paths)})).all()
 
 
 async def children_pages(

@@ -174,12 +174,24 @@ def settings_for(url: str, workdir: Path, **overrides: Any) -> Settings:
 
 
 class GraphQLClient:
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    """Posts GraphQL over HTTP, signed in as one account (or anonymous)."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        token: str | None = None,
+        tokens: dict[str, str] | None = None,
+    ) -> None:
         self.http = http
+        self.token = token
+        # Access tokens of the accounts signed in so far on this app: argon2 is slow on purpose.
+        self._tokens = {} if tokens is None else tokens
 
     async def post(
         self, query: str, variables: dict[str, Any] | None = None, **headers: str
     ) -> dict[str, Any]:
+        if self.token and "authorization" not in headers:
+            headers["authorization"] = f"Bearer {self.token}"
         response = await self.http.post(
             "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
         )
@@ -201,13 +213,29 @@ class GraphQLClient:
         error: dict[str, Any] = body["errors"][0]
         return error
 
+    def anonymous(self) -> GraphQLClient:
+        return GraphQLClient(self.http, None, self._tokens)
+
+    async def as_user(self, username: str, password: str = DEMO_PASSWORD) -> GraphQLClient:
+        """A client signed in as `username` (signing in once per app)."""
+        if username not in self._tokens:
+            body = await self.anonymous().post(
+                "mutation($u: String!, $p: String!) { login(username: $u, password: $p)"
+                " { accessToken } }",
+                {"u": username, "p": password},
+            )
+            assert "errors" not in body, body
+            self._tokens[username] = body["data"]["login"]["accessToken"]
+        return GraphQLClient(self.http, self._tokens[username], self._tokens)
+
 
 async def _client(url: str, workdir: Path) -> AsyncIterator[tuple[GraphQLClient, Any]]:
     app = create_app(settings_for(url, workdir))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        yield GraphQLClient(http), app
-    await app.state.engine.dispose()
+        # Signed in as the district's super admin, who sees the whole demo district.
+        yield await GraphQLClient(http).as_user("admin"), app
+    await app.state.runtime.close()
 
 
 @pytest.fixture(scope="session")

@@ -36,9 +36,13 @@ async def test_root_serves_the_command_center_page(client: GraphQLClient) -> Non
 
 async def test_graphql_over_get_and_graphiql(seeded: tuple[GraphQLClient, Any]) -> None:
     client, _ = seeded
-    got = await client.http.get("/graphql", params={"query": "{ overview { members } }"})
+    signed_in = {"authorization": f"Bearer {client.token}"}
+    query = {"query": "{ overview { members } }"}
+    got = await client.http.get("/graphql", params=query, headers=signed_in)
     assert got.status_code == 200
     assert got.json()["data"]["overview"]["members"] > 0
+    anonymous = await client.http.get("/graphql", params=query)
+    assert anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     ide = await client.http.get("/graphql", headers={"accept": "text/html"})
     assert ide.status_code == 200
     assert "graphiql" in ide.text.lower()

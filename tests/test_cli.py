@@ -187,8 +187,22 @@ def test_serve(site: Site, server: str) -> None:
     body = health.json()
     assert body["status"] == "ok"
 
+    # A real sign-in against the running server, with the password the demo seed printed.
+    login = httpx.post(
+        f"{server}/graphql",
+        json={
+            "query": 'mutation($p: String!) { login(username: "admin", password: $p)'
+            " { accessToken viewer { grants { role tenant { level } } } } }",
+            "variables": {"p": DEMO_PASSWORD},
+        },
+        timeout=30,
+    ).json()["data"]["login"]
+    assert login["viewer"]["grants"] == [{"role": "SUPER_ADMIN", "tenant": {"level": "DISTRICT"}}]
     response = httpx.post(
-        f"{server}/graphql", json={"query": "{ overview { members } }"}, timeout=30
+        f"{server}/graphql",
+        json={"query": "{ overview { members } }"},
+        headers={"authorization": f"Bearer {login['accessToken']}"},
+        timeout=30,
     )
     assert response.status_code == 200, response.text
     payload = response.json()

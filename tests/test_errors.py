@@ -29,7 +29,7 @@ async def test_unexpected_error_is_masked_and_logged(
         response = await client.http.post(
             "/graphql",
             json={"query": "{ overview { members } }"},
-            headers={"x-request-id": "req-42"},
+            headers={"x-request-id": "req-42", "authorization": f"Bearer {client.token}"},
         )
     body = response.json()
     assert "secret" not in response.text

@@ -741,10 +741,9 @@ async def own_app(databases: Databases, workdir: Path) -> AsyncIterator[GraphQLC
     app = create_app(settings_for(databases.copy(), workdir))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        yield GraphQLClient(http)
-    await app.state.engine.dispose()
-    # Connections the known bugs leak are reclaimed by the collector: let that happen here,
-    # not in the middle of some other module's test.
+        yield await GraphQLClient(http).as_user("admin")
+    await app.state.runtime.close()
+    # Anything a failure leaves behind is reclaimed here, not in some other module's test.
     gc.collect()
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.auth.passwords import verify_password
 from server.db import make_engine
 from server.migrate import upgrade_async
-from server.models import Activity, Branch, Member, Tenant, User
+from server.models import Activity, Branch, CasbinRule, Member, Tenant, User
 from server.seed import AlreadySeeded, seed
 from tenants.demo import generate
 from tests.conftest import Databases
@@ -31,7 +31,9 @@ SEED = 3
 # In insert order: parents before children.
 TABLES: dict[str, Table] = {
     table.name: table
-    for table in (cast(Table, m.__table__) for m in (Tenant, Branch, Member, Activity, User))
+    for table in (
+        cast(Table, m.__table__) for m in (Tenant, Branch, Member, Activity, User, CasbinRule)
+    )
 }
 
 
@@ -79,6 +81,7 @@ async def test_counts_match_the_report(seeded: Seeded) -> None:
     expected = generate("small", seed=SEED, as_of=AS_OF).counts()
     # One user per tenant plus the 20 member accounts.
     expected["users"] = expected["tenants"] + 20
+    expected["casbin_rule"] = expected["users"]  # one role binding per demo account
     assert seeded.counts == expected
     assert await table_counts(seeded.engine) == seeded.counts
 
@@ -162,6 +165,9 @@ def _new_row(table: str, refs: dict[str, int]) -> dict[str, Any]:
                 "is_active": True,
                 "created_at": now,
             }
+        case "casbin_rule":
+            # Grants insert role bindings after the seed: their ids must not collide.
+            return {"ptype": "g", "v0": "user:new.user", "v1": "MEMBER", "v2": "/d01/*"}
     raise AssertionError(f"no sample row for {table}")
 
 
@@ -185,7 +191,7 @@ async def test_progress_reaches_every_total(seeded: Seeded) -> None:
     for table, done, total in seeded.progress:
         by_table.setdefault(table, []).append((done, total))
     # Parents before children, the order the foreign keys need.
-    assert list(by_table) == ["tenants", "branches", "members", "activities", "users"]
+    assert list(by_table) == list(TABLES)
     for table, calls in by_table.items():
         done = [d for d, _ in calls]
         totals = {t for _, t in calls}

@@ -28,7 +28,7 @@ def scoped(scope: Scope) -> AnySelect:
         select(*COLUMNS)
         .join(Branch, Branch.id == Activity.branch_id)
         .join(Tenant, Tenant.id == Branch.tenant_id)
-        .where(scope.predicate(Tenant.path))
+        .where(scope.predicate(Tenant.path, branch=Activity.branch_id))
     )
 
 

@@ -36,7 +36,7 @@ def scoped(scope: Scope, *, with_tenant: bool = False, category: bool = False) -
     stmt = (
         select(*cols)
         .join(Tenant, Tenant.id == Branch.tenant_id)
-        .where(scope.predicate(Tenant.path))
+        .where(scope.predicate(Tenant.path, branch=Branch.id))
     )
     return stmt.where(Branch.category == bindparam("category")) if category else stmt
 

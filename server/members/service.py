@@ -38,6 +38,8 @@ COLUMNS = (
     Member.id_number,
     Member.status,
     Member.education,
+    # The member's tenant, JOINed for the scope anyway: it decides what may be unmasked.
+    Tenant.path.label("m_path"),
 )
 BRANCH_COLUMNS = (
     Branch.tenant_id.label("b_tenant_id"),
@@ -61,7 +63,7 @@ def scoped(
         select(*cols)
         .join(Branch, Branch.id == Member.branch_id)
         .join(Tenant, Tenant.id == Branch.tenant_id)
-        .where(scope.predicate(Tenant.path))
+        .where(scope.predicate(Tenant.path, branch=Member.branch_id, member=Member.id))
     )
     return stmt.where(Member.name.like(bindparam("pattern"), escape="\\")) if search else stmt
 

@@ -25,19 +25,18 @@ class Counts:
 
 @memoized
 def _counts(scope: Scope) -> AnySelect:
-    in_scope = scope.predicate(Tenant.path)
     branches = (
         select(func.count())
         .select_from(Branch)
         .join(Tenant, Tenant.id == Branch.tenant_id)
-        .where(in_scope)
+        .where(scope.predicate(Tenant.path, branch=Branch.id))
     )
     members = (
         select(func.count())
         .select_from(Member)
         .join(Branch, Branch.id == Member.branch_id)
         .join(Tenant, Tenant.id == Branch.tenant_id)
-        .where(in_scope)
+        .where(scope.predicate(Tenant.path, branch=Member.branch_id, member=Member.id))
     )
     today = (
         select(func.count())
@@ -45,7 +44,7 @@ def _counts(scope: Scope) -> AnySelect:
         .join(Branch, Branch.id == Activity.branch_id)
         .join(Tenant, Tenant.id == Branch.tenant_id)
         .where(
-            in_scope,
+            scope.predicate(Tenant.path, branch=Activity.branch_id),
             Activity.occurred_at >= bindparam("day_start", type_=Activity.occurred_at.type),
             Activity.occurred_at < bindparam("day_end", type_=Activity.occurred_at.type),
         )

@@ -1,0 +1,52 @@
+"""The names authorization speaks: roles, resource types, actions, and the role tiers."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Role(enum.StrEnum):
+    SUPER_ADMIN = "SUPER_ADMIN"
+    SENIOR_ADMIN = "SENIOR_ADMIN"
+    JUNIOR_ADMIN = "JUNIOR_ADMIN"
+    MEMBER = "MEMBER"
+    AUDITOR = "AUDITOR"
+    PARTNER = "PARTNER"
+
+
+class Resource(enum.StrEnum):
+    TENANT = "tenant"
+    BRANCH = "branch"
+    MEMBER = "member"
+    ACTIVITY = "activity"
+    OVERVIEW = "overview"
+    FEED = "feed"
+    AUDIT = "audit"
+    GRANT = "grant"
+
+
+class Action(enum.StrEnum):
+    READ = "read"
+    WRITE = "write"
+    READ_SENSITIVE = "read_sensitive"
+
+
+ADMIN_ROLES = (Role.SUPER_ADMIN, Role.SENIOR_ADMIN, Role.JUNIOR_ADMIN)
+# Lower is higher: a grant is valid only for a tier below the granter's.
+TIER = {Role.SUPER_ADMIN: 1, Role.SENIOR_ADMIN: 2, Role.JUNIOR_ADMIN: 3}
+# The tenant level each admin role is bound at.
+LEVEL_OF_ROLE = {
+    Role.SUPER_ADMIN: "DISTRICT",
+    Role.SENIOR_ADMIN: "TOWN",
+    Role.JUNIOR_ADMIN: "VILLAGE",
+}
+
+# What a partner key may be given, and the resource each scope opens.
+PARTNER_SCOPES = {
+    "read:tenants": Resource.TENANT,
+    "read:branches": Resource.BRANCH,
+    "read:members": Resource.MEMBER,
+    "read:activities": Resource.ACTIVITY,
+    "read:overview": Resource.OVERVIEW,
+    "read:feed": Resource.FEED,
+}

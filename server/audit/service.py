@@ -1,0 +1,259 @@
+"""Appending to the audit log, verifying its chain, and recording security alerts.
+
+Appends run inside the caller's transaction, so an entry commits or rolls back with the change
+it records. The audit_head row is updated first: its row lock makes concurrent appenders wait
+for each other, and each then chains onto the hash the previous one committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.audit.models import AuditEntry, AuditHead, SecurityAlert
+from server.db import Db
+from server.sql import AnyRow, AnySelect, counted, memoized, page_params
+from tenants.models import Tenant
+from tenants.scope import Scope
+
+GENESIS = "0" * 64
+VERIFY_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What happened, by whom, where; `detail` must be JSON-serialisable."""
+
+    principal: str
+    action: str
+    tenant_path: str | None = None
+    subject: str | None = None
+    client_address: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def canonical(entry_id: int, occurred_at: datetime, entry: Entry) -> str:
+    """The content an entry's hash covers, as JSON with sorted keys and no spaces."""
+    return json.dumps(
+        {
+            "id": entry_id,
+            "occurred_at": occurred_at.isoformat(timespec="microseconds"),
+            "principal": entry.principal,
+            "action": entry.action,
+            "tenant_path": entry.tenant_path,
+            "subject": entry.subject,
+            "client_address": entry.client_address,
+            "detail": entry.detail,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def chain(prev_hash: str, content: str) -> str:
+    return hashlib.sha256((prev_hash + content).encode()).hexdigest()
+
+
+async def append(conn: AsyncConnection, entries: Sequence[Entry], *, now: datetime) -> list[int]:
+    """Append `entries` in order; returns their ids. Never commits."""
+    if not entries:
+        return []
+    head = (
+        await conn.execute(
+            update(AuditHead)
+            .where(AuditHead.id == 1)
+            .values(last_id=AuditHead.last_id + len(entries))
+            .returning(AuditHead.last_id, AuditHead.last_hash)
+        )
+    ).one()
+    first_id = head.last_id - len(entries) + 1
+    prev = head.last_hash
+    rows = []
+    for offset, entry in enumerate(entries):
+        entry_id = first_id + offset
+        content = canonical(entry_id, now, entry)
+        digest = chain(prev, content)
+        rows.append(
+            {
+                "id": entry_id,
+                "occurred_at": now,
+                "principal": entry.principal,
+                "action": entry.action,
+                "tenant_path": entry.tenant_path,
+                "subject": entry.subject,
+                "client_address": entry.client_address,
+                "detail": json.dumps(entry.detail, sort_keys=True, ensure_ascii=False),
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    await conn.execute(insert(AuditEntry), rows)
+    await conn.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev))
+    return [row["id"] for row in rows]
+
+
+async def alert(conn: AsyncConnection, *, kind: str, entry: Entry, now: datetime) -> int:
+    """Record a security alert and its audit entry; returns the alert's id."""
+    [audit_id] = await append(conn, [entry], now=now)
+    result = await conn.execute(
+        insert(SecurityAlert)
+        .values(
+            occurred_at=now,
+            kind=kind,
+            tenant_path=entry.tenant_path,
+            principal=entry.principal,
+            subject=entry.subject,
+            client_address=entry.client_address,
+            detail=json.dumps(entry.detail, sort_keys=True, ensure_ascii=False),
+            audit_id=audit_id,
+        )
+        .returning(SecurityAlert.id)
+    )
+    return int(result.scalar_one())
+
+
+async def count_since(
+    conn: AsyncConnection,
+    *,
+    action: str,
+    since: datetime,
+    subject: str | None = None,
+    client_address: str | None = None,
+) -> tuple[int, datetime | None]:
+    """How many `action` entries since `since` (by subject or by client), and the oldest."""
+    stmt = select(func.count(), func.min(AuditEntry.occurred_at)).where(
+        AuditEntry.action == action, AuditEntry.occurred_at >= since
+    )
+    if subject is not None:
+        stmt = stmt.where(AuditEntry.subject == subject)
+    if client_address is not None:
+        stmt = stmt.where(AuditEntry.client_address == client_address)
+    count, oldest = (await conn.execute(stmt)).one()
+    return int(count), oldest
+
+
+@dataclass(frozen=True)
+class Verdict:
+    entries: int
+    broken_at: int | None = None
+    reason: str = ""
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_at is None
+
+
+def _entry_of(row: Any) -> Entry:
+    return Entry(
+        principal=row.principal,
+        action=row.action,
+        tenant_path=row.tenant_path,
+        subject=row.subject,
+        client_address=row.client_address,
+        detail=json.loads(row.detail),
+    )
+
+
+async def verify(conn: AsyncConnection) -> Verdict:
+    """Recompute the chain from the first entry; name the first entry that does not fit."""
+    prev, expected_id, seen = GENESIS, 1, 0
+    while True:
+        rows = (
+            (
+                await conn.execute(
+                    select(AuditEntry)
+                    .where(AuditEntry.id >= expected_id)
+                    .order_by(AuditEntry.id)
+                    .limit(VERIFY_CHUNK)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if not rows:
+            break
+        for row in rows:
+            if row.id != expected_id:
+                return Verdict(seen, expected_id, f"entry {expected_id} is missing")
+            if row.prev_hash != prev:
+                return Verdict(seen, row.id, "its prev_hash is not the previous entry's hash")
+            try:
+                content = canonical(row.id, row.occurred_at, _entry_of(row))
+            except ValueError:
+                return Verdict(seen, row.id, "its detail is not valid JSON")
+            if chain(prev, content) != row.hash:
+                return Verdict(seen, row.id, "its content does not match its hash")
+            prev, expected_id, seen = row.hash, row.id + 1, seen + 1
+    head = (await conn.execute(select(AuditHead.__table__).where(AuditHead.id == 1))).one()
+    if head.last_id != seen or head.last_hash != prev:
+        return Verdict(seen, seen + 1, "entries after the last one were removed")
+    return Verdict(seen)
+
+
+# -- reading, within a Scope (the entries of a subtree; entries with no tenant stay with the
+# operators, who read them with `ehome audit`) -------------------------------------------------
+
+COLUMNS = (
+    AuditEntry.id,
+    AuditEntry.occurred_at,
+    AuditEntry.principal,
+    AuditEntry.action,
+    AuditEntry.tenant_path,
+    AuditEntry.subject,
+    AuditEntry.client_address,
+    AuditEntry.detail,
+    AuditEntry.prev_hash,
+    AuditEntry.hash,
+    Tenant.id.label("tenant_id"),
+)
+
+
+def _scoped(scope: Scope) -> AnySelect:
+    return (
+        select(*COLUMNS)
+        .outerjoin(Tenant, Tenant.path == AuditEntry.tenant_path)
+        .where(AuditEntry.tenant_path.is_not(None), scope.predicate(AuditEntry.tenant_path))
+    )
+
+
+@memoized
+def _newest_first(scope: Scope, after: bool) -> AnySelect:
+    stmt = _scoped(scope)
+    if after:
+        stmt = stmt.where(AuditEntry.id < bindparam("after_id"))
+    return stmt.order_by(AuditEntry.id.desc()).limit(bindparam("limit"))
+
+
+@memoized
+def _count(scope: Scope) -> AnySelect:
+    return counted(_scoped(scope))
+
+
+@memoized
+def _by_ids(scope: Scope) -> AnySelect:
+    return _scoped(scope).where(AuditEntry.id.in_(bindparam("ids", expanding=True)))
+
+
+async def list_entries(
+    db: Db, *, scope: Scope, after_id: int | None, limit: int
+) -> Sequence[AnyRow]:
+    """Newest first; `after_id` continues below that entry."""
+    stmt = _newest_first(scope, after_id is not None)
+    return (await db.execute(stmt, page_params(after_id, limit))).all()
+
+
+async def count_entries(db: Db, *, scope: Scope) -> int:
+    return int(await db.scalar(_count(scope)))
+
+
+async def entries_by_ids(db: Db, *, scope: Scope, ids: Sequence[int]) -> Sequence[AnyRow]:
+    return (await db.execute(_by_ids(scope), {"ids": list(ids)})).all()

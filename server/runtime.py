@@ -1,0 +1,71 @@
+"""The process-wide parts every request uses: engines, the bus, authorization state."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from policies.enforcer import Authz
+from policies.sync import Control
+from server.auth.identity import Identity
+from server.auth.service import TokenPolicy
+from server.db import make_engine, read_engine
+from server.feed.bus import LocalBus, make_bus
+from server.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    reads: AsyncEngine
+    bus: LocalBus
+    authz: Authz
+    identity: Identity
+    control: Control
+    tokens: TokenPolicy
+    timezone: ZoneInfo
+    _started: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _ready: bool = False
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        engine = make_engine(settings.database_url, echo=settings.sql_echo)
+        access_ttl = timedelta(seconds=settings.access_ttl)
+        authz = Authz(engine)
+        identity = Identity(engine, secret=settings.secret_key, access_ttl=access_ttl)
+        bus = make_bus(settings.redis_url)
+        return cls(
+            settings=settings,
+            engine=engine,
+            reads=read_engine(engine),
+            bus=bus,
+            authz=authz,
+            identity=identity,
+            control=Control(bus, authz, identity),
+            tokens=TokenPolicy(
+                secret=settings.secret_key,
+                access_ttl=access_ttl,
+                refresh_ttl=timedelta(seconds=settings.refresh_ttl),
+            ),
+            timezone=ZoneInfo(settings.timezone),
+        )
+
+    async def ready(self) -> None:
+        """Load the authorization state and join the bus, once (the first request waits)."""
+        if self._ready:
+            return
+        async with self._started:
+            if not self._ready:
+                await self.authz.load()
+                await self.identity.load()
+                await self.bus.start()
+                self._ready = True
+
+    async def close(self) -> None:
+        await self.bus.stop()
+        await self.engine.dispose()
