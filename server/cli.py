@@ -1,14 +1,19 @@
-"""`ehome serve | migrate | seed | export-schema | check-schema`."""
+"""`ehome serve | migrate | seed | export-schema | check-schema | partner | role | audit`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from server.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema" / "schema.graphql"
 
@@ -170,6 +175,112 @@ def cmd_check_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _admin(work: Callable[[AsyncEngine], Awaitable[int]]) -> int:
+    """Run an operator command on the configured database; its refusals are one line."""
+    from server.admin import AdminError
+    from server.db import make_engine
+
+    settings = _settings()
+
+    async def run() -> int:
+        engine = make_engine(settings.database_url)
+        try:
+            return await work(engine)
+        except AdminError as exc:
+            print(f"ehome: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+_APPLIES = (
+    "Running servers apply it at once when they share EHOME_REDIS_URL with this command; "
+    "otherwise at their next start."
+)
+
+
+async def _announce(message: str) -> None:
+    """Tell running servers (on a shared Redis) what changed."""
+    from policies.sync import CHANNEL
+    from server.feed.bus import make_bus
+
+    settings = _settings()
+    if settings.redis_url:
+        bus = make_bus(settings.redis_url)
+        await bus.publish(CHANNEL, f"cli {message}")
+        await bus.stop()
+
+
+def cmd_partner(args: argparse.Namespace) -> int:
+    from server import admin
+
+    async def work(engine: AsyncEngine) -> int:
+        if args.action == "create":
+            wanted = [s for part in args.scopes for s in part.replace(",", " ").split()]
+            new = await admin.create_partner(
+                engine, name=args.name, tenant_code=args.tenant, scopes=wanted
+            )
+            await _announce("partners")
+            await _announce("policy")
+            print(f"partner {new.name} at {new.tenant_path}, scopes: {' '.join(new.scopes)}")
+            print(f"key (shown once, store it now): {new.key}")
+            print(_APPLIES)
+        elif args.action == "revoke":
+            await admin.revoke_partner(engine, name=args.name)
+            await _announce("partners")
+            await _announce("policy")
+            print(f"partner {args.name} revoked. {_APPLIES}")
+        else:
+            for name, code, granted, active in await admin.list_partners(engine):
+                print(f"{name:<24} {code:<14} {'active ' if active else 'revoked'} {granted}")
+        return 0
+
+    return _admin(work)
+
+
+def cmd_role(args: argparse.Namespace) -> int:
+    from policies.rbac import Role
+    from server import admin
+
+    async def work(engine: AsyncEngine) -> int:
+        if args.action == "list":
+            for role, path in await admin.role_bindings(engine, args.username):
+                print(f"{role:<14} {path}")
+            return 0
+        changed = await admin.bind_role(
+            engine,
+            username=args.username,
+            role=Role(args.role),
+            tenant_code=args.tenant,
+            grant=args.action == "grant",
+        )
+        await _announce("policy")
+        done = "granted" if args.action == "grant" else "revoked"
+        print(f"{args.role} {done if changed else 'unchanged'} for {args.username}. {_APPLIES}")
+        return 0
+
+    return _admin(work)
+
+
+def cmd_audit(_args: argparse.Namespace) -> int:
+    from server import admin
+
+    async def work(engine: AsyncEngine) -> int:
+        verdict = await admin.verify_audit(engine)
+        if verdict.intact:
+            print(f"audit chain intact: {verdict.entries:,} entries")
+            return 0
+        print(
+            f"audit chain broken at entry {verdict.broken_at}: {verdict.reason} "
+            f"({verdict.entries:,} entries before it verified)"
+        )
+        return 1
+
+    return _admin(work)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ehome", description="ehome platform commands")
     sub = p.add_subparsers(dest="command", required=True)
@@ -202,7 +313,44 @@ def parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-schema", help="compare the code's schema with the checked-in SDL")
     check.add_argument("--path", default=str(SCHEMA_FILE))
     check.set_defaults(run=cmd_check_schema)
+    partner = sub.add_parser("partner", help="partner API keys")
+    partner_sub = partner.add_subparsers(dest="action", required=True)
+    create = partner_sub.add_parser("create", help="create a key; it is printed once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--tenant", required=True, help="code of the tenant it is bound to")
+    create.add_argument(
+        "--scopes",
+        nargs="+",
+        required=True,
+        help="e.g. read:members read:feed (comma or space separated)",
+    )
+    revoke = partner_sub.add_parser("revoke", help="revoke a partner's key")
+    revoke.add_argument("name")
+    partner_sub.add_parser("list", help="list partners")
+    partner.set_defaults(run=cmd_partner)
+
+    role = sub.add_parser("role", help="bind any role as an operator (bootstrap, auditors)")
+    role_sub = role.add_subparsers(dest="action", required=True)
+    for verb in ("grant", "revoke"):
+        change = role_sub.add_parser(verb)
+        change.add_argument("username")
+        change.add_argument("role", choices=[r.value for r in _roles()])
+        change.add_argument("tenant", help="tenant code, e.g. d01t03")
+    listing = role_sub.add_parser("list")
+    listing.add_argument("username")
+    role.set_defaults(run=cmd_role)
+
+    audit = sub.add_parser("audit", help="the audit log")
+    audit_sub = audit.add_subparsers(dest="action", required=True)
+    audit_sub.add_parser("verify", help="recompute the hash chain; exit 1 at the first break")
+    audit.set_defaults(run=cmd_audit)
     return p
+
+
+def _roles() -> list[Any]:
+    from policies.rbac import Role
+
+    return list(Role)
 
 
 def main(argv: list[str] | None = None) -> int:

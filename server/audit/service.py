@@ -167,18 +167,15 @@ async def verify(conn: AsyncConnection) -> Verdict:
     """Recompute the chain from the first entry; name the first entry that does not fit."""
     prev, expected_id, seen = GENESIS, 1, 0
     while True:
+        # Core rows (columns), not ORM objects: this runs on a plain connection.
         rows = (
-            (
-                await conn.execute(
-                    select(AuditEntry)
-                    .where(AuditEntry.id >= expected_id)
-                    .order_by(AuditEntry.id)
-                    .limit(VERIFY_CHUNK)
-                )
+            await conn.execute(
+                select(AuditEntry.__table__)
+                .where(AuditEntry.id >= expected_id)
+                .order_by(AuditEntry.id)
+                .limit(VERIFY_CHUNK)
             )
-            .scalars()
-            .all()
-        )
+        ).all()
         if not rows:
             break
         for row in rows:

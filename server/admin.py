@@ -1,0 +1,175 @@
+"""Operator commands behind the CLI: partner keys, role bindings, the audit chain.
+
+Each change is written with its audit entry in one transaction (principal `cli:<os user>`).
+Running servers pick changes up through the control bus when they share Redis, and on their
+next restart otherwise; `ehome` prints which.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from policies import grants
+from policies.models import CasbinRule
+from policies.rbac import PARTNER_SCOPES, Role
+from server.audit import service as audit
+from server.auth.models import PartnerKey, User
+from server.auth.tokens import PARTNER_PREFIX, digest, new_secret
+from tenants.models import Tenant
+
+
+class AdminError(ValueError):
+    """An operator command cannot be done; the message says why."""
+
+
+def operator() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except OSError:
+        return "cli:unknown"
+
+
+async def _tenant(engine: AsyncEngine, code: str) -> tuple[int, str]:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(select(Tenant.id, Tenant.path).where(Tenant.code == code))
+        ).first()
+    if row is None:
+        raise AdminError(f"there is no tenant with code {code!r}")
+    return row.id, row.path
+
+
+@dataclass(frozen=True)
+class NewPartner:
+    name: str
+    key: str
+    tenant_path: str
+    scopes: tuple[str, ...]
+
+
+async def create_partner(
+    engine: AsyncEngine, *, name: str, tenant_code: str, scopes: list[str]
+) -> NewPartner:
+    unknown = sorted(set(scopes) - PARTNER_SCOPES.keys())
+    if unknown or not scopes:
+        raise AdminError(
+            f"unknown scopes {unknown}; choose from {', '.join(sorted(PARTNER_SCOPES))}"
+            if unknown
+            else "give at least one scope"
+        )
+    tenant_id, path = await _tenant(engine, tenant_code)
+    key = new_secret(PARTNER_PREFIX)
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        taken = await conn.scalar(select(PartnerKey.id).where(PartnerKey.name == name))
+        if taken is not None:
+            raise AdminError(f"a partner named {name!r} exists already")
+        await conn.execute(
+            insert(PartnerKey).values(
+                name=name,
+                key_hash=digest(key),
+                tenant_id=tenant_id,
+                scopes=" ".join(sorted(set(scopes))),
+                created_at=now,
+            )
+        )
+        await grants.bind(conn, subject=f"partner:{name}", role=Role.PARTNER, path=path)
+        await audit.append(
+            conn,
+            [
+                audit.Entry(
+                    principal=operator(),
+                    action="partner.create",
+                    tenant_path=path,
+                    subject=name,
+                    detail={"scopes": sorted(set(scopes))},
+                )
+            ],
+            now=now,
+        )
+    return NewPartner(name, key, path, tuple(sorted(set(scopes))))
+
+
+async def revoke_partner(engine: AsyncEngine, *, name: str) -> None:
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        row = (
+            await conn.execute(
+                select(PartnerKey.id, Tenant.path)
+                .join(Tenant, Tenant.id == PartnerKey.tenant_id)
+                .where(PartnerKey.name == name, PartnerKey.revoked_at.is_(None))
+            )
+        ).first()
+        if row is None:
+            raise AdminError(f"there is no active partner named {name!r}")
+        await conn.execute(update(PartnerKey).where(PartnerKey.id == row.id).values(revoked_at=now))
+        await grants.unbind(conn, subject=f"partner:{name}", role=Role.PARTNER, path=row.path)
+        await audit.append(
+            conn,
+            [
+                audit.Entry(
+                    principal=operator(),
+                    action="partner.revoke",
+                    tenant_path=row.path,
+                    subject=name,
+                )
+            ],
+            now=now,
+        )
+
+
+async def list_partners(engine: AsyncEngine) -> list[tuple[str, str, str, bool]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(PartnerKey.name, Tenant.code, PartnerKey.scopes, PartnerKey.revoked_at)
+            .join(Tenant, Tenant.id == PartnerKey.tenant_id)
+            .order_by(PartnerKey.name)
+        )
+        return [(r.name, r.code, r.scopes, r.revoked_at is None) for r in rows]
+
+
+async def bind_role(
+    engine: AsyncEngine, *, username: str, role: Role, tenant_code: str, grant: bool
+) -> bool:
+    """An operator's grant or revocation of any role (bootstrapping, auditors)."""
+    _tenant_id, path = await _tenant(engine, tenant_code)
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        if await conn.scalar(select(User.id).where(User.username == username)) is None:
+            raise AdminError(f"there is no user {username!r}")
+        change = grants.bind if grant else grants.unbind
+        changed = await change(conn, subject=f"user:{username}", role=role, path=path)
+        await audit.append(
+            conn,
+            [
+                audit.Entry(
+                    principal=operator(),
+                    action="role.grant" if grant else "role.revoke",
+                    tenant_path=path,
+                    subject=username,
+                    detail={"role": role.value, "changed": changed},
+                )
+            ],
+            now=now,
+        )
+    return changed
+
+
+async def role_bindings(engine: AsyncEngine, username: str) -> list[tuple[str, str]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(CasbinRule.v1, CasbinRule.v2).where(
+                CasbinRule.ptype == "g", CasbinRule.v0 == f"user:{username}"
+            )
+        )
+        return [(r.v1 or "", (r.v2 or "").removesuffix("*")) for r in rows]
+
+
+async def verify_audit(engine: AsyncEngine) -> audit.Verdict:
+    async with engine.connect() as conn:
+        return await audit.verify(conn)
