@@ -98,6 +98,19 @@ def uvicorn_cmd(app: str, port: int, *, factory: bool = False) -> list[str]:
     return cmd + (["--factory"] if factory else [])
 
 
+async def post(port: int, path: str, body: bytes) -> bytes:
+    """One JSON POST; the response body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        + body
+    )
+    data = await reader.read()
+    writer.close()
+    return data.split(b"\r\n\r\n", 1)[1]
+
+
 async def _get(port: int, path: str) -> bytes:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
@@ -126,8 +139,10 @@ class LoadResult:
         return statistics.median(self.latencies_ms) if self.latencies_ms else float("nan")
 
 
-def _request(method: str, path: str, body: bytes | None) -> bytes:
+def _request(method: str, path: str, body: bytes | None, token: str | None = None) -> bytes:
     head = f"{method} {path} HTTP/1.1\r\nHost: bench\r\n"
+    if token:
+        head += f"Authorization: Bearer {token}\r\n"
     if body is not None:
         head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
     return head.encode() + b"\r\n" + (body or b"")
@@ -166,9 +181,10 @@ async def load(
     clients: int,
     seconds: float,
     warmup: float = 1.0,
+    token: str | None = None,
 ) -> LoadResult:
     """`clients` keep-alive connections sending the same request back to back."""
-    raw = _request(method, path, body)
+    raw = _request(method, path, body, token)
     latencies: list[float] = []
     errors = 0
     measuring = False

@@ -29,6 +29,7 @@ from bench.harness import (
     create_database,
     load,
     pinned,
+    post,
     postgres,
     serve,
     uvicorn_cmd,
@@ -40,6 +41,7 @@ from server.seed import seed
 from tests.services import free_port
 
 TARGET_RATIO = 3.0
+BENCH_PASSWORD = "bench-only-password"
 Q1 = """query Q1($id: ID!) { node(id: $id) { ... on Branch {
   name tenant { name }
   members(first: 50) { edges { node {
@@ -52,7 +54,9 @@ Q3 = "query Q3 { overview { branches members activitiesToday tenant { name } } }
 async def prepare(url: str) -> tuple[int, int]:
     await asyncio.to_thread(upgrade, url)
     engine = make_engine(url)
-    report = await seed(engine, scale="district", seed=1, as_of=date.today())
+    report = await seed(
+        engine, scale="district", seed=1, as_of=date.today(), demo_password=BENCH_PASSWORD
+    )
     await engine.dispose()
     print(f"seeded district in {report.seconds:.1f} s: {report.counts}", flush=True)
     dsn = url.replace("postgresql+asyncpg", "postgresql")
@@ -76,9 +80,28 @@ def graphql_body(query: str, variables: dict[str, Any]) -> bytes:
 
 
 async def measure(
-    port: int, method: str, path: str, body: bytes | None, clients: int, seconds: float
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None,
+    clients: int,
+    seconds: float,
+    token: str | None = None,
 ) -> LoadResult:
-    return await load(port, method, path, body, clients=clients, seconds=seconds)
+    return await load(port, method, path, body, clients=clients, seconds=seconds, token=token)
+
+
+def sign_in(port: int) -> str:
+    """The district super admin's access token: the GraphQL queries run signed in."""
+    body = json.dumps(
+        {
+            "query": 'mutation($p: String!) { login(username: "admin", password: $p)'
+            " { accessToken } }",
+            "variables": {"p": BENCH_PASSWORD},
+        }
+    ).encode()
+    answer = json.loads(asyncio.run(post(port, "/graphql", body)))
+    return str(answer["data"]["login"]["accessToken"])
 
 
 def row(name: str, result: LoadResult) -> str:
@@ -125,9 +148,10 @@ def main() -> None:
         with serve(
             pinned(uvicorn_cmd("server.asgi:create", ehome_port, factory=True), 0), ehome_port, env
         ) as _ehome:
+            token = sign_in(ehome_port)
             graphql = [
                 asyncio.run(
-                    measure(ehome_port, "POST", "/graphql", body, args.clients, args.seconds)
+                    measure(ehome_port, "POST", "/graphql", body, args.clients, args.seconds, token)
                 )
                 for _, body, _ in queries
             ]
