@@ -24,7 +24,7 @@ from server.migrate import upgrade
 from server.seed import seed
 from server.settings import Settings
 from tenants.demo import DemoData, generate
-from tests.services import Postgres, ServiceUnavailable, start_postgres
+from tests.services import Postgres, Redis, ServiceUnavailable, start_postgres, start_redis
 
 REQUIRE_SERVICES = os.environ.get("EHOME_REQUIRE_SERVICES") == "1"
 BACKENDS = ("sqlite", "postgresql")
@@ -263,3 +263,15 @@ async def fresh(databases: Databases, workdir: Path) -> AsyncIterator[tuple[Grap
 def demo() -> DemoData:
     """The rows the seeded template holds, regenerated: the oracle API answers are checked by."""
     return generate("small", seed=TEMPLATE_SEED, as_of=AS_OF)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Redis]:
+    """A throwaway Redis on a free loopback port, for tests across processes."""
+    try:
+        server = start_redis()
+    except (ServiceUnavailable, OSError) as exc:
+        _unavailable("Redis", str(exc))
+        raise AssertionError("unreachable") from exc
+    yield server
+    server.stop()
