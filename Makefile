@@ -33,6 +33,7 @@ schema: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/seed.py
 	$(BIN)/python bench/queries.py
+	$(BIN)/python bench/authz.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
