@@ -33,6 +33,8 @@ class Context:
     client_address: str | None = None
     request: Request | WebSocket | None = None
     response: Response | None = None
+    # A WebSocket's `connection_init` payload (strawberry sets it): it carries the token there.
+    connection_params: dict[str, object] | None = None
     loaders: Loaders = field(init=False)
     _scopes: dict[tuple[Resource, Action], Scope] = field(default_factory=dict)
     _audit: dict[str, audit.Entry] = field(default_factory=dict)

@@ -10,6 +10,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
 
 from schema.context import Context
 from server.db import Db
@@ -56,5 +58,21 @@ class EhomeGraphQL(GraphQL[Context, None]):
             request.state.ehome_context = context  # closed by __call__
         return context
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """graphql-transport-ws: `connection_init` must carry `{"authorization": "Bearer .."}`;
+        otherwise the socket is closed with 4403 before anything runs."""
+        params = context.connection_params or {}
+        header = params.get("authorization") or params.get("Authorization")
+        try:
+            principal = self.runtime.identity.resolve(header if isinstance(header, str) else None)
+        except Unauthenticated as refused:
+            raise ConnectionRejectionError({"reason": refused.extensions.get("reason")}) from None
+        if principal is None:
+            raise ConnectionRejectionError({"reason": "missing"})
+        context.principal, context.auth_error = principal, None
+        return UNSET
+
+    def encode_json(self, data: object) -> str:
+        # Text, not bytes: strawberry sends bytes as binary WebSocket frames, and the
+        # graphql-transport-ws protocol is JSON text.
+        return orjson.dumps(data).decode()

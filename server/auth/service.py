@@ -242,6 +242,14 @@ async def refresh(
                 refusal = RefreshReused(row.session_id)
             else:
                 user = Account(row.user_id, row.username, row.member_id, row.branch_id)
+                entry = audit.Entry(
+                    principal=_principal(row.username),
+                    action="token.refresh",
+                    subject=row.username,
+                    client_address=client,
+                    detail={"session": row.session_id},
+                )
+                await audit.append(conn, [entry], now=now)
                 tokens = await _issue(
                     conn, user=user, session_id=row.session_id, policy=policy, now=now
                 )
