@@ -170,6 +170,17 @@ async def role_bindings(engine: AsyncEngine, username: str) -> list[tuple[str, s
         return [(r.v1 or "", (r.v2 or "").removesuffix("*")) for r in rows]
 
 
+async def tail_audit(engine: AsyncEngine, *, limit: int) -> list[str]:
+    """The newest entries as lines, oldest of them first."""
+    async with engine.connect() as conn:
+        rows = await audit.tail(conn, limit=limit)
+    return [
+        f"{r.id:>7} {r.occurred_at:%Y-%m-%d %H:%M:%S} {r.principal:<24} {r.action:<22} "
+        f"{r.tenant_path or '-':<16} {r.subject or '-':<20} {r.client_address or '-'} {r.detail}"
+        for r in reversed(rows)
+    ]
+
+
 async def verify_audit(engine: AsyncEngine) -> audit.Verdict:
     async with engine.connect() as conn:
         return await audit.verify(conn)

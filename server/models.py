@@ -3,7 +3,7 @@
 from policies.models import CasbinRule
 from server.activities.models import Activity
 from server.audit.models import AuditEntry, AuditHead, SecurityAlert
-from server.auth.models import AuthSession, PartnerKey, RefreshToken, User
+from server.auth.models import AuthSession, LoginThrottle, PartnerKey, RefreshToken, User
 from server.branches.models import Branch
 from server.db import Base
 from server.members.models import Member
@@ -17,6 +17,7 @@ __all__ = [
     "Base",
     "Branch",
     "CasbinRule",
+    "LoginThrottle",
     "Member",
     "PartnerKey",
     "RefreshToken",

@@ -191,13 +191,19 @@ async def verify(conn: AsyncConnection) -> Verdict:
                 return Verdict(seen, row.id, "its content does not match its hash")
             prev, expected_id, seen = row.hash, row.id + 1, seen + 1
     head = (await conn.execute(select(AuditHead.__table__).where(AuditHead.id == 1))).one()
-    if head.last_id != seen or head.last_hash != prev:
+    if seen > head.last_id:
+        # Rows past the head were written behind the chain's back (appending moves the head).
+        extra = head.last_id + 1
+        return Verdict(head.last_id, extra, f"entry {extra} was added without the chain head")
+    if seen < head.last_id:
         return Verdict(seen, seen + 1, "entries after the last one were removed")
+    if head.last_hash != prev:
+        return Verdict(seen - 1, seen, "the chain head does not match this last entry")
     return Verdict(seen)
 
 
-# -- reading, within a Scope (the entries of a subtree; entries with no tenant stay with the
-# operators, who read them with `ehome audit`) -------------------------------------------------
+# -- reading, within a Scope: the entries about a subtree. Entries about no tenant (sign-ins of
+# unknown usernames) are read by operators with `ehome audit tail`. ----------------------------
 
 COLUMNS = (
     AuditEntry.id,
@@ -238,6 +244,12 @@ def _count(scope: Scope) -> AnySelect:
 @memoized
 def _by_ids(scope: Scope) -> AnySelect:
     return _scoped(scope).where(AuditEntry.id.in_(bindparam("ids", expanding=True)))
+
+
+async def tail(conn: AsyncConnection, *, limit: int) -> Sequence[AnyRow]:
+    """The newest entries, every tenant or none: the operator's view."""
+    stmt = select(*COLUMNS).outerjoin(Tenant, Tenant.path == AuditEntry.tenant_path)
+    return (await conn.execute(stmt.order_by(AuditEntry.id.desc()).limit(limit))).all()
 
 
 async def list_entries(

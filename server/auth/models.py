@@ -62,3 +62,13 @@ class PartnerKey(Base):
     scopes: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LoginThrottle(Base):
+    """One row per username and per client address that tried to sign in. A sign-in locks its
+    rows for its transaction, so concurrent attempts for the same name or address count and
+    record their failures in turn: a burst of guesses cannot slip past the limit."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)

@@ -6,11 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from policies.models import CasbinRule
 from server.audit import service as audit
-from server.auth.models import AuthSession, RefreshToken, User
+from server.auth.models import AuthSession, LoginThrottle, RefreshToken, User
 from server.auth.passwords import hash_password, verify_password
 from server.auth.tokens import REFRESH_PREFIX, digest, issue_access, new_secret, new_session_id
 from server.errors import RateLimited, Unauthenticated
@@ -42,6 +45,37 @@ class Tokens:
 
 def _principal(username: str) -> str:
     return f"user:{username}"
+
+
+async def _take_turn(conn: AsyncConnection, *, username: str, client: str | None) -> None:
+    """Lock this username's (then this address's) throttle row until the transaction ends:
+    attempts for the same name or address count and record their failures one at a time.
+    The order is always name, then address, so two attempts never wait for each other."""
+    for key in (f"user:{username}", f"addr:{client}" if client else None):
+        if key is None:
+            continue
+        insert_row = (
+            pg_insert(LoginThrottle)
+            if conn.dialect.name == "postgresql"
+            else sqlite_insert(LoginThrottle)
+        )
+        await conn.execute(
+            insert_row.values(key=key).on_conflict_do_update(
+                index_elements=["key"], set_={"key": key}
+            )
+        )
+
+
+async def _home(conn: AsyncConnection, username: str) -> str | None:
+    """The tenant a user's sign-in entries are filed under (its highest role binding), so that
+    the auditors of that subtree see them."""
+    domain = await conn.scalar(
+        select(CasbinRule.v2)
+        .where(CasbinRule.ptype == "g", CasbinRule.v0 == f"user:{username}")
+        .order_by(func.length(CasbinRule.v2), CasbinRule.v2)
+        .limit(1)
+    )
+    return domain.removesuffix("*") if domain else None
 
 
 async def _rate_limit(
@@ -114,11 +148,14 @@ async def login(
 ) -> Tokens:
     refusal: Exception | None = None
     async with engine.begin() as conn:
+        await _take_turn(conn, username=username, client=client)
+        home = await _home(conn, username)
         limited = await _rate_limit(conn, username=username, client=client, now=now)
         if limited is not None:
             by, until = limited
             entry = audit.Entry(
                 principal="anonymous",
+                tenant_path=home,
                 action="login.rate_limited",
                 subject=username,
                 client_address=client,
@@ -138,6 +175,7 @@ async def login(
                     [
                         audit.Entry(
                             principal="anonymous",
+                            tenant_path=home,
                             action="login.failure",
                             subject=username,
                             client_address=client,
@@ -159,6 +197,7 @@ async def login(
                     [
                         audit.Entry(
                             principal=_principal(user.username),
+                            tenant_path=home,
                             action="login.success",
                             subject=user.username,
                             client_address=client,
@@ -225,6 +264,7 @@ async def refresh(
                 .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
                 .values(used_at=now)
             )
+            home = await _home(conn, row.username)
             if row.used_at is not None or not spent.rowcount:
                 await conn.execute(
                     update(AuthSession)
@@ -233,6 +273,7 @@ async def refresh(
                 )
                 entry = audit.Entry(
                     principal=_principal(row.username),
+                    tenant_path=home,
                     action="token.refresh_reuse",
                     subject=row.username,
                     client_address=client,
@@ -244,6 +285,7 @@ async def refresh(
                 user = Account(row.user_id, row.username, row.member_id, row.branch_id)
                 entry = audit.Entry(
                     principal=_principal(row.username),
+                    tenant_path=home,
                     action="token.refresh",
                     subject=row.username,
                     client_address=client,
@@ -262,6 +304,7 @@ async def logout(
     engine: AsyncEngine, *, username: str, session_id: str, client: str | None, now: datetime
 ) -> None:
     async with engine.begin() as conn:
+        home = await _home(conn, username)
         await conn.execute(
             update(AuthSession)
             .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
@@ -272,6 +315,7 @@ async def logout(
             [
                 audit.Entry(
                     principal=_principal(username),
+                    tenant_path=home,
                     action="logout",
                     subject=username,
                     client_address=client,
