@@ -31,15 +31,18 @@ Query = merge_types(
 Mutation = merge_types("Mutation", (AuthMutation, GrantMutation))
 
 
-class AuditBeforeAnswer(SchemaExtension):
-    """Write what the operation left for the audit log (unmasked reads, refusals) before the
-    answer goes out; what a failed operation leaves is written when the request ends."""
+class EndOfOperation(SchemaExtension):
+    """When an operation ends, before its answer goes out: write what it left for the audit
+    log (unmasked reads, refusals), and give its database connection back (a WebSocket's
+    context lives on for more operations). What a failed request leaves is written when the
+    request ends (EhomeGraphQL.__call__)."""
 
     async def on_operation(self) -> AsyncIterator[None]:
         yield
         context = self.execution_context.context
         if isinstance(context, Context):
             await context.flush()
+            await context.db.release()
 
 
 class EhomeSchema(strawberry.Schema):
@@ -59,7 +62,7 @@ def build_schema(**kwargs: Any) -> EhomeSchema:
         # Types reachable only through `node(id:)` must still be in the schema.
         types=[TenantNode, BranchNode, MemberNode, ActivityNode, AuditEntryNode],
         extensions=[
-            AuditBeforeAnswer,
+            EndOfOperation,
             # Repeated operations (screens poll the same few) skip parsing and validation.
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),

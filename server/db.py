@@ -102,13 +102,19 @@ class Db:
     async def scalar(self, statement: Executable, params: dict[str, Any] | None = None) -> Any:
         return (await self.execute(statement, params)).scalar()
 
-    async def close(self) -> None:
-        """Give the connection back, once any statement still running has finished."""
+    async def release(self) -> None:
+        """Give the connection back to the pool (once any statement still running has
+        finished); a later statement takes another. A WebSocket's context outlives its
+        operations, and must not hold a connection between them."""
         async with self._turn:
-            self._closed = True
             if self._connection is not None:
                 connection, self._connection = self._connection, None
                 await connection.close()
+
+    async def close(self) -> None:
+        """Release the connection for good."""
+        await self.release()
+        self._closed = True
 
 
 def read_engine(engine: AsyncEngine) -> AsyncEngine:

@@ -54,8 +54,7 @@ class EhomeGraphQL(GraphQL[Context, None]):
             request=request,
             response=response if isinstance(response, Response) else None,
         )
-        if isinstance(request, Request):
-            request.state.ehome_context = context  # closed by __call__
+        request.state.ehome_context = context  # closed by __call__, after the last operation
         return context
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
