@@ -21,6 +21,7 @@ give identical results for random queries.
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -49,6 +50,9 @@ from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 LEAF, OBJECT, ABSTRACT, LIST = range(4)
+# Python types a plain attribute may hold that are never awaitable: their fields take the
+# shortest way (see PlannedExecutionContext._object).
+PLAIN = frozenset({str, int, float, bool, datetime.date, datetime.datetime})
 PLAN_CACHE_SIZE = 256
 
 
@@ -284,10 +288,16 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if f.field_def is None:
                 out[f.key] = type_name
                 continue
-            field_path = Path(path, f.key, type_name)
             if f.attr is not None:
                 value = getattr(source, f.attr)
-            else:
+                shape = f.shape
+                if shape.kind == LEAF and type(value) in PLAIN:  # type: ignore[union-attr]
+                    # The common case, most fields of a page: a plain value, serialized. It
+                    # cannot be awaitable and needs no path (nothing below it resolves).
+                    out[f.key] = self._serialize(shape, value)  # type: ignore[arg-type]
+                    continue
+            field_path = Path(path, f.key, type_name)
+            if f.attr is None:
                 info = self.build_resolve_info(f.field_def, f.nodes, plan.graphql_type, field_path)
                 args = (
                     get_argument_values(f.field_def, f.nodes[0], self.variable_values)
@@ -299,6 +309,12 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 except Exception as exc:
                     raise Fallback from exc
             self._fill(out, f.key, f.shape, value, field_path, pending)  # type: ignore[arg-type]
+
+    def _serialize(self, shape: Shape, value: Any) -> Any:
+        serialized = shape.leaf(value)  # type: ignore[misc]
+        if serialized is None or serialized is Undefined:
+            raise Fallback  # graphql-core raises the error that goes with it
+        return serialized
 
     def _fill(
         self,
@@ -320,10 +336,7 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return
         kind = shape.kind
         if kind == LEAF:
-            serialized = shape.leaf(value)  # type: ignore[misc]
-            if serialized is None or serialized is Undefined:
-                raise Fallback
-            container[key] = serialized
+            container[key] = self._serialize(shape, value)
         elif kind == LIST:
             item_shape: Shape = shape.item  # type: ignore[assignment]
             items: list[Any] = [None] * len(value)

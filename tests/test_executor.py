@@ -36,7 +36,7 @@ from graphql import (
 )
 
 from schema.build import build_schema
-from schema.executor import LEAF, ObjectPlan, PlannedExecutionContext, Shape, plan_operation
+from schema.executor import ObjectPlan, PlannedExecutionContext, Shape, plan_operation
 from schema.ids import cursor, global_id
 from server.app import create_app
 from tests.conftest import Databases, GraphQLClient, settings_for
@@ -848,25 +848,18 @@ async def test_a_planted_difference_is_caught(
     client: GraphQLClient, core_spy: CoreSpy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Break the planned path on purpose: the comparison must notice, query after query."""
-    original = PlannedExecutionContext._fill
+    original = PlannedExecutionContext._serialize
 
-    def corrupting(
-        self: PlannedExecutionContext,
-        container: Any,
-        key: Any,
-        shape: Shape,
-        value: Any,
-        path: Any,
-        pending: Any,
-    ) -> None:
-        original(self, container, key, shape, value, path, pending)
+    def corrupting(self: PlannedExecutionContext, shape: Shape, value: Any) -> Any:
+        serialized = original(self, shape, value)
         # A planted serialization bug: every string or number the plan writes is a bit off.
-        if shape.kind == LEAF and isinstance(container[key], str):
-            container[key] += "~"
-        elif shape.kind == LEAF and type(container[key]) is int:
-            container[key] += 1
+        if isinstance(serialized, str):
+            return serialized + "~"
+        if type(serialized) is int:
+            return serialized + 1
+        return serialized
 
-    monkeypatch.setattr(PlannedExecutionContext, "_fill", corrupting)
+    monkeypatch.setattr(PlannedExecutionContext, "_serialize", corrupting)
     cases = [case for case in map(generate, SEEDS) if case.plannable][:20]
     with_data = caught = 0
     for case in cases:
