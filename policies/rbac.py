@@ -22,6 +22,7 @@ class Resource(enum.StrEnum):
     OVERVIEW = "overview"
     FEED = "feed"
     AUDIT = "audit"
+    ALERT = "alert"
     GRANT = "grant"
 
 

@@ -11,24 +11,38 @@ from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from schema.activities import ActivityMutation
+from schema.alerts import AlertMutation, AlertNode, AlertQuery
 from schema.audit import AuditEntryNode, AuditQuery
 from schema.auth import AuthMutation, AuthQuery
 from schema.branches import BranchQuery
 from schema.context import Context
 from schema.errors import classify
 from schema.executor import PlannedExecutionContext
+from schema.feed import FeedEventNode, FeedQuery, FeedSubscription
 from schema.grants import GrantMutation
 from schema.members import MemberQuery
 from schema.node import NodeQuery
-from schema.overview import OverviewQuery
+from schema.overview import OverviewQuery, OverviewSubscription
 from schema.tenants import TenantQuery
 from schema.types import ActivityNode, BranchNode, MemberNode, TenantNode
 
 Query = merge_types(
     "Query",
-    (AuthQuery, TenantQuery, BranchQuery, MemberQuery, NodeQuery, OverviewQuery, AuditQuery),
+    (
+        AuthQuery,
+        TenantQuery,
+        BranchQuery,
+        MemberQuery,
+        NodeQuery,
+        OverviewQuery,
+        FeedQuery,
+        AlertQuery,
+        AuditQuery,
+    ),
 )
-Mutation = merge_types("Mutation", (AuthMutation, GrantMutation))
+Mutation = merge_types("Mutation", (AuthMutation, GrantMutation, ActivityMutation, AlertMutation))
+Subscription = merge_types("Subscription", (FeedSubscription, OverviewSubscription))
 
 
 class EndOfOperation(SchemaExtension):
@@ -59,8 +73,17 @@ def build_schema(**kwargs: Any) -> EhomeSchema:
     return EhomeSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         # Types reachable only through `node(id:)` must still be in the schema.
-        types=[TenantNode, BranchNode, MemberNode, ActivityNode, AuditEntryNode],
+        types=[
+            TenantNode,
+            BranchNode,
+            MemberNode,
+            ActivityNode,
+            AuditEntryNode,
+            FeedEventNode,
+            AlertNode,
+        ],
         extensions=[
             EndOfOperation,
             # Repeated operations (screens poll the same few) skip parsing and validation.

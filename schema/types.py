@@ -19,6 +19,7 @@ from schema.lazy import Lazy
 from schema.pagination import PageArgs
 from server.activities.models import ActivityKind
 from server.branches.models import BranchCategory
+from server.feed.models import AlertStatus, FeedKind, Light
 from server.members.models import Education, Gender, MemberStatus
 from server.members.privacy import mask_id_number, mask_phone
 from server.sql import AnyRow
@@ -35,6 +36,11 @@ strawberry.enum(
 strawberry.enum(Gender)
 strawberry.enum(MemberStatus, description="Full member or probationary member.")
 strawberry.enum(Education)
+# Registered here, before any type uses them: an enum met unregistered gets a definition of
+# its own, and the schema would then hold two.
+strawberry.enum(FeedKind, description="What happened: an activity, an assessment, an alert.")
+strawberry.enum(Light, description="Traffic light: green, yellow, red.")
+strawberry.enum(AlertStatus, description="OPEN, then ACKNOWLEDGED, then RESOLVED.")
 
 
 @strawberry.interface(description="An object with a global id; `node(id:)` fetches any of them.")

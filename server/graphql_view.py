@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -11,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 from schema.context import Context
@@ -18,11 +20,23 @@ from server.db import Db
 from server.errors import Unauthenticated
 from server.logs import request_id_var
 from server.runtime import Runtime
+from server.ws import TransportHandler
+
+MAX_SUBSCRIPTIONS = 20  # per connection
 
 
 class EhomeGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportHandler
+
     def __init__(self, schema: Any, *, runtime: Runtime, graphiql: bool = True) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if graphiql else None,
+            connection_init_wait_timeout=timedelta(seconds=10),
+            max_subscriptions_per_connection=MAX_SUBSCRIPTIONS,
+            # graphql-transport-ws only: the legacy protocol has no way to carry our rules.
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        )
         self.runtime = runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

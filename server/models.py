@@ -2,26 +2,28 @@
 
 from policies.models import CasbinRule
 from server.activities.models import Activity
-from server.audit.models import AuditEntry, AuditHead, SecurityAlert
+from server.audit.models import AuditEntry, AuditHead
 from server.auth.models import AuthSession, LoginThrottle, PartnerKey, RefreshToken, User
 from server.branches.models import Branch
 from server.db import Base
+from server.feed.models import Alert, FeedEventRow
 from server.members.models import Member
 from tenants.models import Tenant
 
 __all__ = [
     "Activity",
+    "Alert",
     "AuditEntry",
     "AuditHead",
     "AuthSession",
     "Base",
     "Branch",
     "CasbinRule",
+    "FeedEventRow",
     "LoginThrottle",
     "Member",
     "PartnerKey",
     "RefreshToken",
-    "SecurityAlert",
     "Tenant",
     "User",
 ]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from policies.enforcer import Authz
 from policies.sync import Control
@@ -15,6 +17,8 @@ from server.auth.identity import Identity
 from server.auth.service import TokenPolicy
 from server.db import make_engine, read_engine
 from server.feed.bus import LocalBus, make_bus
+from server.feed.events import Event
+from server.feed.hub import Hub
 from server.settings import Settings
 
 
@@ -29,6 +33,7 @@ class Runtime:
     control: Control
     tokens: TokenPolicy
     timezone: ZoneInfo
+    hub: Hub
     _started: asyncio.Lock = field(default_factory=asyncio.Lock)
     _ready: bool = False
 
@@ -40,6 +45,7 @@ class Runtime:
         identity = Identity(engine, secret=settings.secret_key, access_ttl=access_ttl)
         bus = make_bus(settings.redis_url)
         return cls(
+            hub=Hub(engine, bus),
             settings=settings,
             engine=engine,
             reads=read_engine(engine),
@@ -63,9 +69,20 @@ class Runtime:
             if not self._ready:
                 await self.authz.load()
                 await self.identity.load()
+                await self.hub.start()
                 await self.bus.start()
                 self._ready = True
 
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[tuple[AsyncConnection, list[Event]]]:
+        """A write transaction and its outbox: events emitted into the list are published once
+        the transaction has committed, and never if it rolls back."""
+        events: list[Event] = []
+        async with self.engine.begin() as conn:
+            yield conn, events
+        await self.hub.publish(events)
+
     async def close(self) -> None:
+        await self.hub.stop()
         await self.bus.stop()
         await self.engine.dispose()

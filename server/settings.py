@@ -38,6 +38,8 @@ class Settings:
     timezone: str = "Asia/Shanghai"
     access_ttl: int = 900
     refresh_ttl: int = 14 * 24 * 3600
+    feed_queue: int = 1000
+    ws_ping: int = 15
 
     @property
     def is_sqlite(self) -> bool:
@@ -65,6 +67,8 @@ DOCUMENTED: tuple[tuple[str, str, str], ...] = (
     ("EHOME_TIMEZONE", "Asia/Shanghai", 'the district\'s time zone (what "today" means)'),
     ("EHOME_ACCESS_TTL", "900", "seconds an access token is valid"),
     ("EHOME_REFRESH_TTL", "1209600", "seconds a refresh token is valid (14 days)"),
+    ("EHOME_FEED_QUEUE", "1000", "events a feed subscriber may fall behind before it is ended"),
+    ("EHOME_WS_PING", "15", "seconds between the server's WebSocket pings"),
 )
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -193,4 +197,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         timezone=_timezone(env),
         access_ttl=_seconds(env, "EHOME_ACCESS_TTL", 900, 10, 24 * 3600),
         refresh_ttl=_seconds(env, "EHOME_REFRESH_TTL", 14 * 24 * 3600, 60, 90 * 24 * 3600),
+        feed_queue=_seconds(env, "EHOME_FEED_QUEUE", 1000, 10, 1_000_000),
+        ws_ping=_seconds(env, "EHOME_WS_PING", 15, 1, 3600),
     )

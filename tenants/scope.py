@@ -47,6 +47,16 @@ class Scope:
             return False
         return any(is_within(path, root) for root in self.roots)
 
+    def admits(self, path: str, *, branch: int | None = None, member: int | None = None) -> bool:
+        """The predicate's answer in Python, for one object (the feed filters events by it)."""
+        if self.within is not None and not is_within(path, self.within):
+            return False
+        return (
+            any(is_within(path, root) for root in self.roots)
+            or (branch is not None and branch in self.branch_ids)
+            or (member is not None and member in self.member_ids)
+        )
+
     def union(self, other: Scope) -> Scope:
         if self.within != other.within:
             raise ValueError("cannot join scopes narrowed to different subtrees")

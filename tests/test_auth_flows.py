@@ -206,7 +206,7 @@ async def test_five_failures_lock_the_username_not_the_address(
 
     alerts = await fetch(
         app,
-        "SELECT kind, subject, client_address, audit_id FROM security_alerts ORDER BY id",
+        "SELECT kind, subject, client_address, audit_id FROM alerts ORDER BY id",
     )
     assert [(a["kind"], a["subject"]) for a in alerts] == [("login.brute_force", target)]
     [linked] = await fetch(
@@ -303,7 +303,7 @@ async def test_twenty_failures_from_one_address_lock_the_address(
     assert limited["extensions"]["code"] == "RATE_LIMITED", limited
     assert limited["extensions"]["by"] == "address"
     assert limited["extensions"]["retryAfter"] > 0
-    alerts = await fetch(app, "SELECT kind, client_address, detail FROM security_alerts")
+    alerts = await fetch(app, "SELECT kind, client_address, detail FROM alerts")
     assert [(a["kind"], a["client_address"]) for a in alerts] == [("login.brute_force", address)]
     assert json.loads(alerts[0]["detail"]) == {"by": "address"}
 
@@ -350,7 +350,7 @@ async def test_refresh_rotates_and_reuse_ends_the_family(
         assert await refused(as_token(gql, access), ME) == "revoked"
 
     session = jwt.decode(first["accessToken"], SECRET, algorithms=["HS256"])["sid"]
-    alerts = await fetch(app, "SELECT kind, subject, detail FROM security_alerts")
+    alerts = await fetch(app, "SELECT kind, subject, detail FROM alerts")
     assert [(a["kind"], a["subject"]) for a in alerts] == [("token.refresh_reuse", "admin.d01t02")]
     assert json.loads(alerts[0]["detail"]) == {"session": session}
     [revoked] = await fetch(
@@ -373,7 +373,7 @@ async def test_unknown_and_expired_refresh_tokens_are_refused(
     for token in ("ehr_not-a-token", "", "x" * 300):
         assert await refused(gql.anonymous(), REFRESH, {"r": token}) == "invalid"
     # A made-up token is not reuse: no session ends, no alert.
-    assert await fetch(app, "SELECT id FROM security_alerts") == []
+    assert await fetch(app, "SELECT id FROM alerts") == []
 
     session = await signed_in(gql, "admin.d01t01")
     async with app.state.runtime.engine.begin() as conn:

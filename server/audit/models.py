@@ -1,10 +1,10 @@
-"""The append-only, hash-chained audit log, and security alerts."""
+"""The append-only, hash-chained audit log."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, UTCDateTime, byte_ordered_string
@@ -45,19 +45,3 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_id: Mapped[int] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(64))
-
-
-class SecurityAlert(Base):
-    """Brute force, token replay, tampering...: recorded here, streamed by the feed."""
-
-    __tablename__ = "security_alerts"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    kind: Mapped[str] = mapped_column(String(64))
-    tenant_path: Mapped[str | None] = mapped_column(byte_ordered_string(255))
-    principal: Mapped[str | None] = mapped_column(String(120))
-    subject: Mapped[str | None] = mapped_column(String(120))
-    client_address: Mapped[str | None] = mapped_column(String(64))
-    detail: Mapped[str] = mapped_column(Text)
-    audit_id: Mapped[int | None] = mapped_column(ForeignKey("audit_log.id"))

@@ -17,13 +17,23 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.audit.models import AuditEntry, AuditHead, SecurityAlert
+from server.audit.models import AuditEntry, AuditHead
 from server.db import Db
+from server.feed.events import Event, emit, tenant_info
+from server.feed.models import Alert, AlertStatus, FeedKind, Light
 from server.sql import AnyRow, AnySelect, counted, memoized, page_params
 from tenants.models import Tenant
 from tenants.scope import Scope
 
 GENESIS = "0" * 64
+# What the command center shows for each kind of security alert.
+ALERT_TITLES = {
+    "login.brute_force": "连续登录失败，账号已临时锁定",
+    "token.refresh_reuse": "刷新令牌被重复使用，会话已注销",
+    "token.revoked_use": "已注销的令牌或密钥仍在使用",
+    "authz.forbidden_burst": "短时间内多次越权访问",
+    "audit.chain_broken": "审计日志哈希链校验失败",
+}
 VERIFY_CHUNK = 5000
 
 
@@ -101,24 +111,48 @@ async def append(conn: AsyncConnection, entries: Sequence[Entry], *, now: dateti
     return [row["id"] for row in rows]
 
 
-async def alert(conn: AsyncConnection, *, kind: str, entry: Entry, now: datetime) -> int:
-    """Record a security alert and its audit entry; returns the alert's id."""
+async def alert(
+    conn: AsyncConnection,
+    *,
+    kind: str,
+    entry: Entry,
+    now: datetime,
+    title: str | None = None,
+    light: Light = Light.RED,
+) -> Event | None:
+    """Record a security alert with its audit entry, and its SECURITY_ALERT feed event when it
+    concerns a tenant (publish that after the commit). Never commits."""
     [audit_id] = await append(conn, [entry], now=now)
-    result = await conn.execute(
-        insert(SecurityAlert)
-        .values(
+    title = title or ALERT_TITLES.get(kind, kind)
+    event = None
+    tenant = await tenant_info(conn, entry.tenant_path) if entry.tenant_path else None
+    if tenant is not None:
+        event = await emit(
+            conn,
+            kind=FeedKind.SECURITY_ALERT,
+            title=title,
+            tenant=tenant,
+            occurred_at=now,
+            light=light,
+            data={"alert": kind, "subject": entry.subject},
+        )
+    await conn.execute(
+        insert(Alert).values(
             occurred_at=now,
             kind=kind,
+            light=light.value,
+            title=title,
             tenant_path=entry.tenant_path,
             principal=entry.principal,
             subject=entry.subject,
             client_address=entry.client_address,
             detail=json.dumps(entry.detail, sort_keys=True, ensure_ascii=False),
             audit_id=audit_id,
+            event_id=event.id if event else None,
+            status=AlertStatus.OPEN.value,
         )
-        .returning(SecurityAlert.id)
     )
-    return int(result.scalar_one())
+    return event
 
 
 async def count_since(

@@ -17,6 +17,7 @@ from server.auth.models import AuthSession, LoginThrottle, RefreshToken, User
 from server.auth.passwords import hash_password, verify_password
 from server.auth.tokens import REFRESH_PREFIX, digest, issue_access, new_secret, new_session_id
 from server.errors import RateLimited, Unauthenticated
+from server.feed.events import Event, Publish, nobody
 from server.members.models import Member
 
 WINDOW = timedelta(minutes=15)
@@ -145,8 +146,10 @@ async def login(
     client: str | None,
     policy: TokenPolicy,
     now: datetime,
+    publish: Publish = nobody,
 ) -> Tokens:
     refusal: Exception | None = None
+    events: list[Event] = []
     async with engine.begin() as conn:
         await _take_turn(conn, username=username, client=client)
         home = await _home(conn, username)
@@ -161,7 +164,8 @@ async def login(
                 client_address=client,
                 detail={"by": by},
             )
-            await audit.alert(conn, kind="login.brute_force", entry=entry, now=now)
+            alerted = await audit.alert(conn, kind="login.brute_force", entry=entry, now=now)
+            events += [alerted] if alerted else []
             retry = max(1, int((until - now).total_seconds()) + 1)
             refusal = RateLimited(
                 "too many failed sign-ins; try again later", retryAfter=retry, by=by
@@ -211,6 +215,7 @@ async def login(
                     conn, user=account, session_id=session_id, policy=policy, now=now
                 )
     # Raised after the transaction committed: the failure and the alert stay on record.
+    await publish(events)
     if refusal is not None:
         raise refusal
     return tokens
@@ -228,10 +233,17 @@ class RefreshReused(Unauthenticated):
 
 
 async def refresh(
-    engine: AsyncEngine, *, token: str, client: str | None, policy: TokenPolicy, now: datetime
+    engine: AsyncEngine,
+    *,
+    token: str,
+    client: str | None,
+    policy: TokenPolicy,
+    now: datetime,
+    publish: Publish = nobody,
 ) -> Tokens:
     """Spend a refresh token for a new pair of tokens in the same session."""
     refusal: Exception | None = None
+    events: list[Event] = []
     async with engine.begin() as conn:
         row = (
             await conn.execute(
@@ -279,7 +291,8 @@ async def refresh(
                     client_address=client,
                     detail={"session": row.session_id},
                 )
-                await audit.alert(conn, kind="token.refresh_reuse", entry=entry, now=now)
+                alerted = await audit.alert(conn, kind="token.refresh_reuse", entry=entry, now=now)
+                events += [alerted] if alerted else []
                 refusal = RefreshReused(row.session_id)
             else:
                 user = Account(row.user_id, row.username, row.member_id, row.branch_id)
@@ -295,6 +308,7 @@ async def refresh(
                 tokens = await _issue(
                     conn, user=user, session_id=row.session_id, policy=policy, now=now
                 )
+    await publish(events)
     if refusal is not None:
         raise refusal
     return tokens

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import ScalarSelect, bindparam, func, select
 
 from server.activities.models import Activity
 from server.branches.models import Branch
 from server.db import Db
+from server.feed.models import Alert, AlertStatus, Light
 from server.members.models import Member
 from server.sql import AnySelect, memoized
 from tenants.models import Tenant
@@ -21,6 +22,10 @@ class Counts:
     branches: int
     members: int
     activities_today: int
+    open_alerts: int
+    green: int
+    yellow: int
+    red: int
 
 
 @memoized
@@ -49,10 +54,27 @@ def _counts(scope: Scope) -> AnySelect:
             Activity.occurred_at < bindparam("day_end", type_=Activity.occurred_at.type),
         )
     )
-    return select(branches.scalar_subquery(), members.scalar_subquery(), today.scalar_subquery())
+
+    def open_alerts(light: Light | None) -> ScalarSelect[int]:
+        stmt = (
+            select(func.count())
+            .select_from(Alert)
+            .where(scope.predicate(Alert.tenant_path), Alert.status != AlertStatus.RESOLVED.value)
+        )
+        return (stmt if light is None else stmt.where(Alert.light == light.value)).scalar_subquery()
+
+    return select(
+        branches.scalar_subquery(),
+        members.scalar_subquery(),
+        today.scalar_subquery(),
+        open_alerts(None),
+        open_alerts(Light.GREEN),
+        open_alerts(Light.YELLOW),
+        open_alerts(Light.RED),
+    )
 
 
 async def counts(db: Db, *, scope: Scope, day_start: datetime, day_end: datetime) -> Counts:
     params = {"day_start": day_start, "day_end": day_end}
     row = (await db.execute(_counts(scope), params)).one()
-    return Counts(branches=row[0], members=row[1], activities_today=row[2])
+    return Counts(*row)

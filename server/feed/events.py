@@ -1,0 +1,136 @@
+"""Feed events: written in the transaction of the change that causes them (the outbox),
+published to the bus only after that transaction commits.
+
+Writers take turns on the audit head's row lock (every change is audited anyway) before they
+write an event, so event ids are committed in id order: a process that sees event N+1 knows
+that every event up to N is already readable, and can back-fill a gap from the database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.audit.models import AuditHead
+from server.feed.models import FeedEventRow, FeedKind, Light
+from tenants.models import Tenant
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event as subscribers see it: it carries its tenant and branch, so delivering it
+    needs no database."""
+
+    id: int
+    kind: str
+    light: str | None
+    title: str
+    occurred_at: datetime
+    tenant: dict[str, Any]  # id, code, name, level, path, parent_id
+    branch: dict[str, Any] | None  # id, name, category, established_on, secretary
+    data: dict[str, Any]
+
+    @property
+    def path(self) -> str:
+        return str(self.tenant["path"])
+
+    def to_json(self) -> str:
+        body = asdict(self)
+        body["occurred_at"] = self.occurred_at.isoformat()
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> Event:
+        body = json.loads(text)
+        body["occurred_at"] = datetime.fromisoformat(body["occurred_at"])
+        return cls(**body)
+
+    @classmethod
+    def from_row(cls, row: Any) -> Event:
+        payload = json.loads(row.payload)
+        return cls(
+            id=row.id,
+            kind=row.kind,
+            light=row.light,
+            title=row.title,
+            occurred_at=row.occurred_at,
+            tenant=payload["tenant"],
+            branch=payload.get("branch"),
+            data=payload.get("data", {}),
+        )
+
+
+async def emit(
+    conn: AsyncConnection,
+    *,
+    kind: FeedKind,
+    title: str,
+    tenant: dict[str, Any],
+    occurred_at: datetime,
+    light: Light | None = None,
+    branch: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+) -> Event:
+    """Store an event in the caller's transaction. Publish it after the commit
+    (Runtime.write does both)."""
+    # Take the writers' turn (a no-op update of the audit head locks its row until commit).
+    await conn.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=AuditHead.last_id))
+    payload = {"tenant": tenant, "branch": branch, "data": data or {}}
+    event_id = (
+        await conn.execute(
+            insert(FeedEventRow)
+            .values(
+                occurred_at=occurred_at,
+                kind=kind.value,
+                light=light.value if light else None,
+                title=title[:200],
+                tenant_path=tenant["path"],
+                payload=json.dumps(payload, ensure_ascii=False, default=str),
+            )
+            .returning(FeedEventRow.id)
+        )
+    ).scalar_one()
+    return Event(
+        id=event_id,
+        kind=kind.value,
+        light=light.value if light else None,
+        title=title[:200],
+        occurred_at=occurred_at,
+        tenant=tenant,
+        branch=branch,
+        data=data or {},
+    )
+
+
+Publish = Callable[[Sequence[Event]], Awaitable[None]]
+
+
+async def nobody(_events: Sequence[Event]) -> None:
+    """A publisher for code that runs outside a server (the CLI without Redis)."""
+
+
+async def tenant_info(conn: AsyncConnection, path: str) -> dict[str, Any] | None:
+    """What an event carries of its tenant."""
+    row = (
+        await conn.execute(
+            select(
+                Tenant.id, Tenant.code, Tenant.name, Tenant.level, Tenant.path, Tenant.parent_id
+            ).where(Tenant.path == path)
+        )
+    ).first()
+    if row is None:
+        return None
+    return {
+        "id": row.id,
+        "code": row.code,
+        "name": row.name,
+        "level": str(row.level),
+        "path": row.path,
+        "parent_id": row.parent_id,
+    }
