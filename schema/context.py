@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
@@ -20,6 +20,9 @@ from server.db import Db
 from server.errors import BadUserInput, Forbidden, Unauthenticated
 from server.runtime import Runtime
 from tenants.scope import Scope
+
+BURST_REFUSALS = 10  # refusals of one principal within BURST_WINDOW that raise an alert
+BURST_WINDOW = timedelta(minutes=1)
 
 
 @dataclass
@@ -130,9 +133,33 @@ class Context:
         ]
         self._audit.clear()
         self._sensitive.clear()
-        if entries:
-            async with self.runtime.engine.begin() as conn:
-                await audit.append(conn, entries, now=datetime.now(UTC))
+        if not entries:
+            return
+        now = datetime.now(UTC)
+        async with self.runtime.write() as (conn, outbox):
+            await audit.append(conn, entries, now=now)
+            if self.principal is not None and any(e.action == "denied" for e in entries):
+                # Many refusals in a short time: someone probing what lies outside their scope.
+                refused, _ = await audit.count_since(
+                    conn, action="denied", since=now - BURST_WINDOW, principal=self.actor()
+                )
+                if refused >= BURST_REFUSALS:
+                    entry = audit.Entry(
+                        principal=self.actor(),
+                        action="authz.forbidden_burst",
+                        tenant_path=await audit.home_of(conn, self.actor()),
+                        subject=self.actor(),
+                        client_address=self.client_address,
+                        detail={"refusals": refused, "seconds": BURST_WINDOW.seconds},
+                    )
+                    event = await audit.alert_once(
+                        conn,
+                        kind="authz.forbidden_burst",
+                        entry=entry,
+                        now=now,
+                        window=timedelta(minutes=10),
+                    )
+                    outbox.extend([event] if event else [])
 
     async def close(self) -> None:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +18,7 @@ from policies import grants
 from policies.models import CasbinRule
 from policies.rbac import PARTNER_SCOPES, Role
 from server.audit import service as audit
+from server.audit.models import AuditEntry
 from server.auth.models import PartnerKey, User
 from server.auth.tokens import PARTNER_PREFIX, digest, new_secret
 from tenants.models import Tenant
@@ -181,6 +182,25 @@ async def tail_audit(engine: AsyncEngine, *, limit: int) -> list[str]:
     ]
 
 
-async def verify_audit(engine: AsyncEngine) -> audit.Verdict:
+async def verify_audit(engine: AsyncEngine, *, alert: bool = False) -> audit.Verdict:
+    """Recompute the chain. With `alert`, a break raises a security alert (and its feed event,
+    which running servers pick up from the database within seconds)."""
     async with engine.connect() as conn:
-        return await audit.verify(conn)
+        verdict = await audit.verify(conn)
+    if alert and not verdict.intact:
+        now = datetime.now(UTC)
+        async with engine.begin() as conn:
+            path = await conn.scalar(
+                select(AuditEntry.tenant_path).where(AuditEntry.id == verdict.broken_at)
+            )
+            entry = audit.Entry(
+                principal=operator(),
+                action="audit.chain_broken",
+                tenant_path=path,
+                subject=f"entry {verdict.broken_at}",
+                detail={"reason": verdict.reason, "verified": verdict.entries},
+            )
+            await audit.alert_once(
+                conn, kind="audit.chain_broken", entry=entry, now=now, window=timedelta(hours=1)
+            )
+    return verdict

@@ -272,7 +272,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             for line in await admin.tail_audit(engine, limit=args.limit):
                 print(line)
             return 0
-        verdict = await admin.verify_audit(engine)
+        verdict = await admin.verify_audit(engine, alert=True)
         if verdict.intact:
             print(f"audit chain intact: {verdict.entries:,} entries")
             return 0

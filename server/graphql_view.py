@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -16,6 +16,8 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 from schema.context import Context
+from server.audit import service as audit
+from server.auth.identity import Revoked
 from server.db import Db
 from server.errors import Unauthenticated
 from server.logs import request_id_var
@@ -23,6 +25,28 @@ from server.runtime import Runtime
 from server.ws import TransportHandler
 
 MAX_SUBSCRIPTIONS = 20  # per connection
+ALERT_WINDOW = timedelta(minutes=10)  # one alert per subject and kind in this time
+
+
+def client_of(request: Request | WebSocket) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def alert_revoked_use(runtime: Runtime, refused: Revoked, client: str | None) -> None:
+    """A revoked session or key came back: raise a security alert (once per 10 minutes)."""
+    now = datetime.now(UTC)
+    async with runtime.write() as (conn, outbox):
+        entry = audit.Entry(
+            principal=refused.subject,
+            action="token.revoked_use",
+            tenant_path=refused.path or await audit.home_of(conn, refused.subject),
+            subject=refused.subject,
+            client_address=client,
+        )
+        event = await audit.alert_once(
+            conn, kind="token.revoked_use", entry=entry, now=now, window=ALERT_WINDOW
+        )
+        outbox.extend([event] if event else [])
 
 
 class EhomeGraphQL(GraphQL[Context, None]):
@@ -58,13 +82,15 @@ class EhomeGraphQL(GraphQL[Context, None]):
             principal = runtime.identity.resolve(request.headers.get("authorization"))
         except Unauthenticated as exc:
             refused = exc  # only sign-in answers now; everything else says why
+            if isinstance(exc, Revoked):
+                await alert_revoked_use(runtime, exc, client_of(request))
         context = Context(
             db=Db(runtime.reads),
             runtime=runtime,
             principal=principal,
             auth_error=refused,
             request_id=request_id_var.get() or "-",
-            client_address=request.client.host if request.client else None,
+            client_address=client_of(request),
             request=request,
             response=response if isinstance(response, Response) else None,
         )
@@ -79,6 +105,8 @@ class EhomeGraphQL(GraphQL[Context, None]):
         try:
             principal = self.runtime.identity.resolve(header if isinstance(header, str) else None)
         except Unauthenticated as refused:
+            if isinstance(refused, Revoked):
+                await alert_revoked_use(self.runtime, refused, context.client_address)
             raise ConnectionRejectionError({"reason": refused.extensions.get("reason")}) from None
         if principal is None:
             raise ConnectionRejectionError({"reason": "missing"})

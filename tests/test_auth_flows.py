@@ -351,7 +351,11 @@ async def test_refresh_rotates_and_reuse_ends_the_family(
 
     session = jwt.decode(first["accessToken"], SECRET, algorithms=["HS256"])["sid"]
     alerts = await fetch(app, "SELECT kind, subject, detail FROM alerts")
-    assert [(a["kind"], a["subject"]) for a in alerts] == [("token.refresh_reuse", "admin.d01t02")]
+    # The reuse itself, then (issue 4) the revoked access token tried above.
+    assert [(a["kind"], a["subject"]) for a in alerts] == [
+        ("token.refresh_reuse", "admin.d01t02"),
+        ("token.revoked_use", "user:admin.d01t02"),
+    ]
     assert json.loads(alerts[0]["detail"]) == {"session": session}
     [revoked] = await fetch(
         app, "SELECT revoked_reason FROM auth_sessions WHERE id = :id", id=session

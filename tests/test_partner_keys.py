@@ -256,7 +256,11 @@ async def test_a_revoked_key_is_refused(fresh: tuple[GraphQLClient, Any]) -> Non
     await runtime.control.partners_changed()
     await runtime.control.policy_changed()
     error = await partner.error("{ members { totalCount } }")
-    assert error["extensions"] == {"code": "UNAUTHENTICATED", "reason": "invalid"}
+    assert error["extensions"] == {"code": "UNAUTHENTICATED", "reason": "revoked"}
+    # Its use raised a security alert about the partner, filed under its tenant.
+    async with runtime.engine.connect() as conn:
+        alerts = (await conn.execute(text("SELECT kind, subject, tenant_path FROM alerts"))).all()
+    assert [tuple(a) for a in alerts] == [("token.revoked_use", "partner:leaving", "/d01/t02/")]
 
     assert await list_partners(runtime.engine) == [("leaving", "d01t02", "read:members", False)]
     with pytest.raises(AdminError):
@@ -380,7 +384,8 @@ async def test_ehome_partner_commands(tmp_path: Path) -> None:
     assert line.split()[:3] == ["gov-portal", "d01t01", "revoked"]
 
     answer = await _members_with(url, tmp_path / "data", key)
-    assert answer["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED", "reason": "invalid"}
+    # A revoked key is told apart from a made-up one: its use raises an alert (issue 4).
+    assert answer["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED", "reason": "revoked"}
     again = await _ehome(env, tmp_path, "partner", "revoke", "gov-portal")
     assert again.returncode == 1
     assert "no active partner" in again.stderr

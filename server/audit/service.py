@@ -11,12 +11,13 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from policies.models import CasbinRule
 from server.audit.models import AuditEntry, AuditHead
 from server.db import Db
 from server.feed.events import Event, emit, tenant_info
@@ -155,6 +156,35 @@ async def alert(
     return event
 
 
+async def home_of(conn: AsyncConnection, subject: str) -> str | None:
+    """The tenant a principal's entries and alerts are filed under: its highest role binding,
+    so that the auditors and admins of that subtree see them."""
+    domain = await conn.scalar(
+        select(CasbinRule.v2)
+        .where(CasbinRule.ptype == "g", CasbinRule.v0 == subject)
+        .order_by(func.length(CasbinRule.v2), CasbinRule.v2)
+        .limit(1)
+    )
+    return domain.removesuffix("*") if domain else None
+
+
+async def alert_once(
+    conn: AsyncConnection, *, kind: str, entry: Entry, now: datetime, window: timedelta
+) -> Event | None:
+    """Like `alert`, unless the same kind of alert about the same subject was raised within
+    `window`: a client that keeps retrying raises one alert, not one a second."""
+    recent = await conn.scalar(
+        select(Alert.id)
+        .where(
+            Alert.kind == kind, Alert.subject == entry.subject, Alert.occurred_at >= now - window
+        )
+        .limit(1)
+    )
+    if recent is not None:
+        return None
+    return await alert(conn, kind=kind, entry=entry, now=now)
+
+
 async def count_since(
     conn: AsyncConnection,
     *,
@@ -162,6 +192,7 @@ async def count_since(
     since: datetime,
     subject: str | None = None,
     client_address: str | None = None,
+    principal: str | None = None,
 ) -> tuple[int, datetime | None]:
     """How many `action` entries since `since` (by subject or by client), and the oldest."""
     stmt = select(func.count(), func.min(AuditEntry.occurred_at)).where(
@@ -171,6 +202,8 @@ async def count_since(
         stmt = stmt.where(AuditEntry.subject == subject)
     if client_address is not None:
         stmt = stmt.where(AuditEntry.client_address == client_address)
+    if principal is not None:
+        stmt = stmt.where(AuditEntry.principal == principal)
     count, oldest = (await conn.execute(stmt)).one()
     return int(count), oldest
 

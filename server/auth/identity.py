@@ -18,6 +18,15 @@ from server.errors import Unauthenticated
 from tenants.models import Tenant
 
 
+class Revoked(Unauthenticated):
+    """A credential that was valid once and has been revoked: its use is worth an alert."""
+
+    def __init__(self, message: str, *, subject: str, path: str | None = None) -> None:
+        super().__init__(message, reason="revoked")
+        self.subject = subject
+        self.path = path  # the tenant it was bound to, when its binding is gone
+
+
 @dataclass(frozen=True, slots=True)
 class Partner:
     name: str
@@ -32,6 +41,7 @@ class Identity:
         self.access_ttl = access_ttl
         self.revoked: set[str] = set()
         self.partners: dict[str, Partner] = {}  # by key digest
+        self.revoked_keys: dict[str, Partner] = {}  # by key digest
         self._loaded = asyncio.Event()
         self._loading = asyncio.Lock()
 
@@ -43,15 +53,27 @@ class Identity:
                 revoked = await conn.scalars(
                     select(AuthSession.id).where(AuthSession.revoked_at >= since)
                 )
-                keys = await conn.execute(
-                    select(PartnerKey.key_hash, PartnerKey.name, PartnerKey.scopes, Tenant.path)
-                    .join(Tenant, Tenant.id == PartnerKey.tenant_id)
-                    .where(PartnerKey.revoked_at.is_(None))
-                )
+                keys = (
+                    await conn.execute(
+                        select(
+                            PartnerKey.key_hash,
+                            PartnerKey.name,
+                            PartnerKey.scopes,
+                            PartnerKey.revoked_at,
+                            Tenant.path,
+                        ).join(Tenant, Tenant.id == PartnerKey.tenant_id)
+                    )
+                ).all()
                 self.revoked = set(revoked)
                 self.partners = {
                     row.key_hash: Partner(row.name, row.path, frozenset(row.scopes.split()))
                     for row in keys
+                    if row.revoked_at is None
+                }
+                self.revoked_keys = {
+                    row.key_hash: Partner(row.name, row.path, frozenset())
+                    for row in keys
+                    if row.revoked_at is not None
                 }
             self._loaded.set()
 
@@ -74,13 +96,21 @@ class Identity:
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("use `Authorization: Bearer <token>`", reason="malformed")
         if token.startswith(PARTNER_PREFIX):
-            partner = self.partners.get(digest(token))
+            key = digest(token)
+            partner = self.partners.get(key)
             if partner is None:
+                if key in self.revoked_keys:
+                    gone = self.revoked_keys[key]
+                    raise Revoked(
+                        "the partner key was revoked",
+                        subject=f"partner:{gone.name}",
+                        path=gone.tenant_path,
+                    )
                 raise Unauthenticated("the partner key is not valid", reason="invalid")
             return Principal(kind="partner", name=partner.name, partner_scopes=partner.scopes)
         claims = read_access(token, self.secret)
         if claims.session_id in self.revoked:
-            raise Unauthenticated("the session has ended; sign in again", reason="revoked")
+            raise Revoked("the session has ended; sign in again", subject=f"user:{claims.username}")
         return Principal(
             kind="user",
             name=claims.username,

@@ -6,12 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from policies.models import CasbinRule
 from server.audit import service as audit
 from server.auth.models import AuthSession, LoginThrottle, RefreshToken, User
 from server.auth.passwords import hash_password, verify_password
@@ -65,18 +64,6 @@ async def _take_turn(conn: AsyncConnection, *, username: str, client: str | None
                 index_elements=["key"], set_={"key": key}
             )
         )
-
-
-async def _home(conn: AsyncConnection, username: str) -> str | None:
-    """The tenant a user's sign-in entries are filed under (its highest role binding), so that
-    the auditors of that subtree see them."""
-    domain = await conn.scalar(
-        select(CasbinRule.v2)
-        .where(CasbinRule.ptype == "g", CasbinRule.v0 == f"user:{username}")
-        .order_by(func.length(CasbinRule.v2), CasbinRule.v2)
-        .limit(1)
-    )
-    return domain.removesuffix("*") if domain else None
 
 
 async def _rate_limit(
@@ -152,7 +139,7 @@ async def login(
     events: list[Event] = []
     async with engine.begin() as conn:
         await _take_turn(conn, username=username, client=client)
-        home = await _home(conn, username)
+        home = await audit.home_of(conn, f"user:{username}")
         limited = await _rate_limit(conn, username=username, client=client, now=now)
         if limited is not None:
             by, until = limited
@@ -276,7 +263,7 @@ async def refresh(
                 .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
                 .values(used_at=now)
             )
-            home = await _home(conn, row.username)
+            home = await audit.home_of(conn, f"user:{row.username}")
             if row.used_at is not None or not spent.rowcount:
                 await conn.execute(
                     update(AuthSession)
@@ -318,7 +305,7 @@ async def logout(
     engine: AsyncEngine, *, username: str, session_id: str, client: str | None, now: datetime
 ) -> None:
     async with engine.begin() as conn:
-        home = await _home(conn, username)
+        home = await audit.home_of(conn, f"user:{username}")
         await conn.execute(
             update(AuthSession)
             .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
