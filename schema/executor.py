@@ -219,8 +219,13 @@ def plan_operation(
         _plans.move_to_end(id(operation))
         return entry[1]
     plan: ObjectPlan | None = None
-    root = schema.query_type
-    if operation.operation is OperationType.QUERY and root is not None:
+    # A subscription's events are executed like queries, with the event as the root value
+    # (the root field's resolver hands it on): a feed delivery takes the planned path too.
+    root = {
+        OperationType.QUERY: schema.query_type,
+        OperationType.SUBSCRIPTION: schema.subscription_type,
+    }.get(operation.operation)
+    if root is not None:
         try:
             if operation.directives:
                 raise Unsupported("directives")
@@ -281,7 +286,8 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
         path: Path | None,
         pending: Pending,
     ) -> None:
-        if plan.cls is not None and source is not None and not isinstance(source, plan.cls):
+        # (The root value, an event for a subscription, is not an instance of the root type.)
+        if path is not None and plan.cls is not None and not isinstance(source, plan.cls):
             raise Fallback
         type_name = plan.graphql_type.name
         for f in plan.fields:

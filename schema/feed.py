@@ -41,6 +41,9 @@ class FeedEventNode(Node):
     tenant: TenantNode
     branch: BranchNode | None
     occurred_at: dt.datetime
+    recorded_at: dt.datetime = strawberry.field(
+        description="When the platform recorded it: the time of the change that caused it."
+    )
     payload: JSON | None
 
 
@@ -90,6 +93,7 @@ def feed_event_node(event: Event, loaders: Loaders) -> FeedEventNode:
         tenant=tenant,
         branch=branch,
         occurred_at=event.occurred_at,
+        recorded_at=event.recorded_at,
         payload=event.data or None,  # type: ignore[arg-type]
     )
 

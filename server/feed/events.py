@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -32,6 +32,7 @@ class Event:
     light: str | None
     title: str
     occurred_at: datetime
+    recorded_at: datetime
     tenant: dict[str, Any]  # id, code, name, level, path, parent_id
     branch: dict[str, Any] | None  # id, name, category, established_on, secretary
     data: dict[str, Any]
@@ -43,12 +44,14 @@ class Event:
     def to_json(self) -> str:
         body = asdict(self)
         body["occurred_at"] = self.occurred_at.isoformat()
+        body["recorded_at"] = self.recorded_at.isoformat()
         return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
 
     @classmethod
     def from_json(cls, text: str) -> Event:
         body = json.loads(text)
         body["occurred_at"] = datetime.fromisoformat(body["occurred_at"])
+        body["recorded_at"] = datetime.fromisoformat(body["recorded_at"])
         return cls(**body)
 
     @classmethod
@@ -60,6 +63,7 @@ class Event:
             light=row.light,
             title=row.title,
             occurred_at=row.occurred_at,
+            recorded_at=row.recorded_at,
             tenant=payload["tenant"],
             branch=payload.get("branch"),
             data=payload.get("data", {}),
@@ -82,11 +86,13 @@ async def emit(
     # Take the writers' turn (a no-op update of the audit head locks its row until commit).
     await conn.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=AuditHead.last_id))
     payload = {"tenant": tenant, "branch": branch, "data": data or {}}
+    recorded_at = datetime.now(UTC)
     event_id = (
         await conn.execute(
             insert(FeedEventRow)
             .values(
                 occurred_at=occurred_at,
+                recorded_at=recorded_at,
                 kind=kind.value,
                 light=light.value if light else None,
                 title=title[:200],
@@ -102,6 +108,7 @@ async def emit(
         light=light.value if light else None,
         title=title[:200],
         occurred_at=occurred_at,
+        recorded_at=recorded_at,
         tenant=tenant,
         branch=branch,
         data=data or {},

@@ -33,6 +33,8 @@ class FeedEventRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # When the platform recorded it (its transaction; the commit follows within moments).
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     kind: Mapped[str] = mapped_column(String(24))
     light: Mapped[str | None] = mapped_column(String(8))
     title: Mapped[str] = mapped_column(String(200))

@@ -23,6 +23,7 @@ def upgrade() -> None:
         "feed_events",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("kind", sa.String(length=24), nullable=False),
         sa.Column("light", sa.String(length=8), nullable=True),
         sa.Column("title", sa.String(length=200), nullable=False),
