@@ -383,11 +383,6 @@ def main() -> None:
         f"  ehome from sending the mutation (its own work included): p50 "
         f"{statistics.median(from_sent):.1f} ms, p99 {pct(from_sent, 0.99):.1f} ms"
     )
-    from_sent = [x for listener in ehome["listeners"] for x in listener.from_sent]
-    print(
-        f"  ehome from sending the mutation (its own work included): "
-        f"p50 {statistics.median(from_sent):.1f} ms, p99 {pct(from_sent, 0.99):.1f} ms"
-    )
     print(
         f"  ehome: {ehome['failed']} failed mutations; server memory "
         f"{ehome['kib_per_subscriber']:.1f} KiB per subscriber"
