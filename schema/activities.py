@@ -9,9 +9,9 @@ from strawberry.types import Info
 
 from policies.rbac import Action, Resource
 from schema.context import Context
-from schema.ids import parse_global_id
+from schema.ids import global_id, parse_global_id
 from schema.permissions import Can, allow
-from schema.types import ActivityNode
+from schema.types import ActivityNode, branch_from_facts, tenant_from_facts
 from server.activities import service
 from server.activities.models import ActivityKind
 from server.errors import BadUserInput
@@ -87,6 +87,13 @@ class ActivityMutation:
                 now=datetime.now(UTC),
             )
             outbox.append(event)
-        node = await ctx.loaders.activity.load(activity_id)
-        assert node is not None  # committed, and in the writer's own scope
-        return node
+        tenant = tenant_from_facts(facts.tenant, ctx.loaders)
+        return ActivityNode(
+            id=global_id("Activity", activity_id),
+            pk=activity_id,
+            title=title,
+            kind=kind.value,
+            occurred_at=occurred,
+            attendance=attendance,
+            branch=branch_from_facts(facts.branch, tenant),
+        )

@@ -12,18 +12,22 @@ from strawberry.types import Info
 from policies.rbac import Resource
 from schema.context import Context
 from schema.ids import cursor, global_id, parse_cursor
-from schema.lazy import Lazy
 from schema.loaders import Loaders
 from schema.pagination import PageArgs
 from schema.permissions import Can, allow
-from schema.types import BranchNode, Node, PageInfo, TenantNode
-from server.branches.models import BranchCategory
+from schema.types import (
+    BranchNode,
+    Node,
+    PageInfo,
+    TenantNode,
+    branch_from_facts,
+    tenant_from_facts,
+)
 from server.errors import AppError
 from server.feed import service
 from server.feed.events import Event
 from server.feed.hub import Subscriber
 from server.feed.models import FeedKind, Light
-from tenants.models import TenantLevel
 
 
 class FeedOverflow(AppError):
@@ -62,28 +66,8 @@ class FeedEventConnection:
 def feed_event_node(event: Event, loaders: Loaders) -> FeedEventNode:
     """Built from the event alone: what it carries of its tenant and branch is what the feed
     shows (their state when it happened); only a tenant's parent would need the database."""
-    t = event.tenant
-    tenant = TenantNode(
-        id=global_id("Tenant", t["id"]),
-        pk=t["id"],
-        code=t["code"],
-        name=t["name"],
-        level=TenantLevel(t["level"]),
-        path=t["path"],
-        parent=None if t.get("parent_id") is None else Lazy(loaders.tenant, t["parent_id"]),  # type: ignore[arg-type]
-    )
-    branch = None
-    if event.branch:
-        b = event.branch
-        branch = BranchNode(
-            id=global_id("Branch", b["id"]),
-            pk=b["id"],
-            name=b["name"],
-            category=BranchCategory(b["category"]),
-            established_on=dt.date.fromisoformat(b["established_on"]),
-            secretary=b["secretary"],
-            tenant=tenant,
-        )
+    tenant = tenant_from_facts(event.tenant, loaders)
+    branch = None if event.branch is None else branch_from_facts(event.branch, tenant)
     return FeedEventNode(
         id=global_id("FeedEvent", event.id),
         cursor=cursor(event.id),

@@ -321,3 +321,30 @@ def activity_node(row: Any, loaders: Loaders) -> ActivityNode:
         attendance=row.attendance,
         branch=Lazy(loaders.branch, row.branch_id),  # type: ignore[arg-type]
     )
+
+
+# Nodes from the facts an event (or a just-recorded change) carries, without the database.
+
+
+def tenant_from_facts(t: dict[str, Any], loaders: Loaders) -> TenantNode:
+    return _tenant(
+        t["id"],
+        t.get("parent_id"),
+        TenantLevel(t["level"]),
+        t["code"],
+        t["name"],
+        t["path"],
+        loaders,
+    )
+
+
+def branch_from_facts(b: dict[str, Any], tenant: TenantNode) -> BranchNode:
+    return BranchNode(
+        id=global_id("Branch", b["id"]),
+        pk=b["id"],
+        name=b["name"],
+        category=BranchCategory(b["category"]),
+        established_on=dt.date.fromisoformat(b["established_on"]),
+        secretary=b["secretary"],
+        tenant=tenant,
+    )

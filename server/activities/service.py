@@ -70,26 +70,28 @@ class BranchFacts:
     tenant: dict[str, Any]
 
 
+_BRANCH_FACTS = (
+    select(
+        Branch.id,
+        Branch.name,
+        Branch.category,
+        Branch.established_on,
+        Branch.secretary,
+        Tenant.id.label("t_id"),
+        Tenant.code,
+        Tenant.name.label("t_name"),
+        Tenant.level,
+        Tenant.path,
+        Tenant.parent_id,
+    )
+    .join(Tenant, Tenant.id == Branch.tenant_id)
+    .where(Branch.id == bindparam("branch_id"))
+)
+_INSERT = insert(Activity).returning(Activity.id)
+
+
 async def branch_facts(conn: AsyncConnection, branch_id: int) -> BranchFacts | None:
-    row = (
-        await conn.execute(
-            select(
-                Branch.id,
-                Branch.name,
-                Branch.category,
-                Branch.established_on,
-                Branch.secretary,
-                Tenant.id.label("t_id"),
-                Tenant.code,
-                Tenant.name.label("t_name"),
-                Tenant.level,
-                Tenant.path,
-                Tenant.parent_id,
-            )
-            .join(Tenant, Tenant.id == Branch.tenant_id)
-            .where(Branch.id == branch_id)
-        )
-    ).first()
+    row = (await conn.execute(_BRANCH_FACTS, {"branch_id": branch_id})).first()
     if row is None:
         return None
     return BranchFacts(
@@ -126,15 +128,14 @@ async def record(
     """Store an activity, its audit entry and its BRANCH_ACTIVITY event. Never commits."""
     activity_id = (
         await conn.execute(
-            insert(Activity)
-            .values(
-                branch_id=facts.branch["id"],
-                kind=kind,
-                title=title,
-                occurred_at=occurred_at,
-                attendance=attendance,
-            )
-            .returning(Activity.id)
+            _INSERT,
+            {
+                "branch_id": facts.branch["id"],
+                "kind": kind,
+                "title": title,
+                "occurred_at": occurred_at,
+                "attendance": attendance,
+            },
         )
     ).scalar_one()
     await audit.append(

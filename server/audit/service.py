@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Integer, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from policies.models import CasbinRule
 from server.audit.models import AuditEntry, AuditHead
 from server.db import Db
-from server.feed.events import Event, emit, tenant_info
+from server.feed.events import Event, emit, hold_turn, tenant_info
 from server.feed.models import Alert, AlertStatus, FeedKind, Light
 from server.sql import AnyRow, AnySelect, counted, memoized, page_params
 from tenants.models import Tenant
@@ -73,18 +73,23 @@ def chain(prev_hash: str, content: str) -> str:
     return hashlib.sha256((prev_hash + content).encode()).hexdigest()
 
 
+# Built once: these run in every audited change.
+_ADVANCE_HEAD = (
+    update(AuditHead)
+    .where(AuditHead.id == 1)
+    .values(last_id=AuditHead.last_id + bindparam("count", type_=Integer))
+    .returning(AuditHead.last_id, AuditHead.last_hash)
+)
+_INSERT_ENTRY = insert(AuditEntry)
+_SET_HEAD_HASH = update(AuditHead).where(AuditHead.id == 1).values(last_hash=bindparam("hash"))
+
+
 async def append(conn: AsyncConnection, entries: Sequence[Entry], *, now: datetime) -> list[int]:
     """Append `entries` in order; returns their ids. Never commits."""
     if not entries:
         return []
-    head = (
-        await conn.execute(
-            update(AuditHead)
-            .where(AuditHead.id == 1)
-            .values(last_id=AuditHead.last_id + len(entries))
-            .returning(AuditHead.last_id, AuditHead.last_hash)
-        )
-    ).one()
+    head = (await conn.execute(_ADVANCE_HEAD, {"count": len(entries)})).one()
+    hold_turn(conn)  # the head's row lock is held until this transaction ends
     first_id = head.last_id - len(entries) + 1
     prev = head.last_hash
     rows = []
@@ -107,8 +112,8 @@ async def append(conn: AsyncConnection, entries: Sequence[Entry], *, now: dateti
             }
         )
         prev = digest
-    await conn.execute(insert(AuditEntry), rows)
-    await conn.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev))
+    await conn.execute(_INSERT_ENTRY, rows)
+    await conn.execute(_SET_HEAD_HASH, {"hash": prev})
     return [row["id"] for row in rows]
 
 

@@ -9,6 +9,7 @@ that every event up to N is already readable, and can back-fill a gap from the d
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.audit.models import AuditHead
 from server.feed.models import FeedEventRow, FeedKind, Light
 from tenants.models import Tenant
+
+# The connections whose current transaction holds the writers' turn (each transaction runs on
+# its own AsyncConnection object, gone when it ends; conn.info would outlive it in the pool).
+_turn_holders: weakref.WeakSet[AsyncConnection] = weakref.WeakSet()
+_TAKE_TURN = update(AuditHead).where(AuditHead.id == 1).values(last_id=AuditHead.last_id)
+_INSERT_EVENT = insert(FeedEventRow).returning(FeedEventRow.id)
+
+
+def hold_turn(conn: AsyncConnection) -> None:
+    """Note that `conn`'s transaction has locked the audit head's row (the writers' turn)."""
+    _turn_holders.add(conn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,23 +95,25 @@ async def emit(
 ) -> Event:
     """Store an event in the caller's transaction. Publish it after the commit
     (Runtime.write does both)."""
-    # Take the writers' turn (a no-op update of the audit head locks its row until commit).
-    await conn.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=AuditHead.last_id))
+    if conn not in _turn_holders:
+        # Take the writers' turn (a no-op update of the audit head locks its row until commit);
+        # an audited change holds it already.
+        await conn.execute(_TAKE_TURN)
+        hold_turn(conn)
     payload = {"tenant": tenant, "branch": branch, "data": data or {}}
     recorded_at = datetime.now(UTC)
     event_id = (
         await conn.execute(
-            insert(FeedEventRow)
-            .values(
-                occurred_at=occurred_at,
-                recorded_at=recorded_at,
-                kind=kind.value,
-                light=light.value if light else None,
-                title=title[:200],
-                tenant_path=tenant["path"],
-                payload=json.dumps(payload, ensure_ascii=False, default=str),
-            )
-            .returning(FeedEventRow.id)
+            _INSERT_EVENT,
+            {
+                "occurred_at": occurred_at,
+                "recorded_at": recorded_at,
+                "kind": kind.value,
+                "light": light.value if light else None,
+                "title": title[:200],
+                "tenant_path": tenant["path"],
+                "payload": json.dumps(payload, ensure_ascii=False, default=str),
+            },
         )
     ).scalar_one()
     return Event(
