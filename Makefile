@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/seed.py
 	$(BIN)/python bench/queries.py
 	$(BIN)/python bench/authz.py
+	$(BIN)/python bench/feed.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
