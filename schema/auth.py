@@ -108,6 +108,7 @@ class AuthMutation:
             client=ctx.client_address,
             policy=runtime.tokens,
             now=datetime.now(UTC),
+            publish=runtime.hub.publish,
         )
         return await _payload(ctx, tokens)
 
@@ -125,6 +126,7 @@ class AuthMutation:
                 client=ctx.client_address,
                 policy=runtime.tokens,
                 now=datetime.now(UTC),
+                publish=runtime.hub.publish,
             )
         except RefreshReused as reused:
             await runtime.control.session_revoked(reused.session_id)

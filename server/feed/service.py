@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from server.audit import service as audit
@@ -14,6 +14,7 @@ from server.errors import BadUserInput
 from server.feed.events import Event, emit, tenant_info
 from server.feed.models import Alert, AlertStatus, FeedEventRow, FeedKind, Light
 from server.sql import AnyRow, AnySelect, counted, memoized, page_params
+from tenants.paths import depth
 from tenants.scope import Scope
 
 REPLAY_CHUNK = 500
@@ -74,8 +75,18 @@ async def replay(
 # -- alerts ---------------------------------------------------------------------------------
 
 
+def visible_alerts(scope: Scope) -> ColumnElement[bool]:
+    """The alerts a scope sees: those about its tenants; and, for a district-wide scope, those
+    about no tenant (sign-in attempts on unknown names concern the whole platform). `under`
+    reaches only alerts about tenants."""
+    visible = scope.predicate(Alert.tenant_path)
+    if scope.within is None and any(depth(root) <= 1 for root in scope.roots):
+        visible = or_(visible, Alert.tenant_path.is_(None))
+    return visible
+
+
 def _alerts(scope: Scope, lights: bool, statuses: bool) -> AnySelect:
-    stmt = select(Alert.__table__).where(scope.predicate(Alert.tenant_path))
+    stmt = select(Alert.__table__).where(visible_alerts(scope))
     if lights:
         stmt = stmt.where(Alert.light.in_(bindparam("lights", expanding=True)))
     if statuses:

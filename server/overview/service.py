@@ -11,6 +11,7 @@ from server.activities.models import Activity
 from server.branches.models import Branch
 from server.db import Db
 from server.feed.models import Alert, AlertStatus, Light
+from server.feed.service import visible_alerts
 from server.members.models import Member
 from server.sql import AnySelect, memoized
 from tenants.models import Tenant
@@ -59,7 +60,7 @@ def _counts(scope: Scope) -> AnySelect:
         stmt = (
             select(func.count())
             .select_from(Alert)
-            .where(scope.predicate(Alert.tenant_path), Alert.status != AlertStatus.RESOLVED.value)
+            .where(visible_alerts(scope), Alert.status != AlertStatus.RESOLVED.value)
         )
         return (stmt if light is None else stmt.where(Alert.light == light.value)).scalar_subquery()
 
