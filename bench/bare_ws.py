@@ -35,7 +35,8 @@ async def handler(ws: ServerConnection) -> None:
 
 
 async def main(port: int, events: list[dict[str, Any]], rate: float) -> None:
-    async with serve(handler, "127.0.0.1", port, max_queue=None):
+    # Uncompressed, like ehome's frames: the same bytes on the wire.
+    async with serve(handler, "127.0.0.1", port, max_queue=None, compression=None):
         await everyone_here.wait()
         started = time.perf_counter()
         for n, event in enumerate(events):

@@ -94,6 +94,8 @@ def uvicorn_cmd(app: str, port: int, *, factory: bool = False) -> list[str]:
         "--no-access-log",
         "--log-level",
         "warning",
+        "--ws-per-message-deflate",
+        "false",  # as `ehome serve` runs
     ]
     return cmd + (["--factory"] if factory else [])
 

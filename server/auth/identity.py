@@ -13,9 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.auth.models import AuthSession, PartnerKey
 from server.auth.principal import Principal
-from server.auth.tokens import PARTNER_PREFIX, digest, read_access
+from server.auth.tokens import PARTNER_PREFIX, AccessClaims, digest, read_access
 from server.errors import Unauthenticated
 from tenants.models import Tenant
+
+VERIFIED_CACHE = 10_000  # access tokens whose signature was checked, kept by this process
 
 
 class Revoked(Unauthenticated):
@@ -42,6 +44,7 @@ class Identity:
         self.revoked: set[str] = set()
         self.partners: dict[str, Partner] = {}  # by key digest
         self.revoked_keys: dict[str, Partner] = {}  # by key digest
+        self._verified: dict[str, AccessClaims] = {}
         self._loaded = asyncio.Event()
         self._loading = asyncio.Lock()
 
@@ -108,7 +111,13 @@ class Identity:
                     )
                 raise Unauthenticated("the partner key is not valid", reason="invalid")
             return Principal(kind="partner", name=partner.name, partner_scopes=partner.scopes)
-        claims = read_access(token, self.secret)
+        claims = self._verified.get(token)
+        if claims is None or claims.expires_at <= datetime.now(UTC):
+            claims = read_access(token, self.secret)  # raises when expired or not valid
+            # A verified signature stays verified: remember it for the token's other requests.
+            if len(self._verified) >= VERIFIED_CACHE:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[token] = claims
         if claims.session_id in self.revoked:
             raise Revoked("the session has ended; sign in again", subject=f"user:{claims.username}")
         return Principal(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.feed.bus import LocalBus
 from server.feed.events import Event
 from server.feed.models import FeedEventRow
+from tenants.paths import ROOT, ancestors
 from tenants.scope import Scope
 
 CHANNEL = "ehome:feed"
@@ -57,7 +59,10 @@ class Hub:
         self.engine = engine
         self.bus = bus
         self.poll_seconds = poll_seconds
-        self.subscribers: set[Subscriber] = set()
+        # Most subscribers see whole subtrees: index them by their roots, so an event meets
+        # only the subscribers of its own ancestors. The others are checked one by one.
+        self._by_root: dict[str, set[Subscriber]] = defaultdict(set)
+        self._others: set[Subscriber] = set()
         self.last_id = 0
         self._inbox: asyncio.Queue[Event | _CatchUp] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -133,10 +138,21 @@ class Hub:
 
     # -- out --------------------------------------------------------------------------------
 
+    @property
+    def subscribers(self) -> set[Subscriber]:
+        return self._others.union(*self._by_root.values())
+
     def _deliver(self, event: Event) -> None:
         self.last_id = event.id
-        for subscriber in self.subscribers:
-            if subscriber.overflowed or not subscriber.wants(event):
+        path = event.path
+        reached: list[Subscriber] = []
+        for ancestor in (ROOT, *ancestors(path), path):
+            reached.extend(self._by_root.get(ancestor, ()))
+        reached.extend(s for s in self._others if s.wants(event))
+        for subscriber in reached:
+            if subscriber.overflowed:
+                continue
+            if subscriber.kinds is not None and event.kind not in subscriber.kinds:
                 continue
             try:
                 subscriber.queue.put_nowait(event)
@@ -146,8 +162,19 @@ class Hub:
     def register(self, subscriber: Subscriber) -> int:
         """Start delivering to `subscriber`; returns the id of the last event it will not get
         live (it replays up to there from the database when it resumes)."""
-        self.subscribers.add(subscriber)
+        scope = subscriber.scope
+        if scope.within is None and not scope.branch_ids and not scope.member_ids:
+            for root in scope.roots:  # minimal roots: an event lies under one at most
+                self._by_root[root].add(subscriber)
+        else:
+            self._others.add(subscriber)
         return self.last_id
 
     def unregister(self, subscriber: Subscriber) -> None:
-        self.subscribers.discard(subscriber)
+        self._others.discard(subscriber)
+        for root in subscriber.scope.roots:
+            members = self._by_root.get(root)
+            if members is not None:
+                members.discard(subscriber)
+                if not members:
+                    del self._by_root[root]
