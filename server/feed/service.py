@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from server.audit import service as audit
@@ -202,3 +203,40 @@ async def move(
         light=Light(alert.light),
         data={"alert": alert.id, "status": to.value, "by": actor, "note": note},
     )
+
+
+async def open_warning(
+    conn: AsyncConnection,
+    *,
+    cause: str,
+    tenant: dict[str, object],
+    title: str,
+    light: Light,
+    now: datetime,
+    data: dict[str, object] | None = None,
+) -> Event:
+    """What the assessment and warning modules call when a light changes: an open alert of
+    kind `warning.<cause>` and its WARNING feed event, in the caller's transaction (publish
+    the event after the commit: Runtime.write does). Never commits."""
+    event = await emit(
+        conn,
+        kind=FeedKind.WARNING,
+        title=title,
+        tenant=tenant,
+        occurred_at=now,
+        light=light,
+        data={"cause": cause, **(data or {})},
+    )
+    await conn.execute(
+        insert(Alert).values(
+            occurred_at=now,
+            kind=f"warning.{cause}",
+            light=light.value,
+            title=title,
+            tenant_path=str(tenant["path"]),
+            detail=json.dumps(data or {}, sort_keys=True, ensure_ascii=False, default=str),
+            event_id=event.id,
+            status=AlertStatus.OPEN.value,
+        )
+    )
+    return event
