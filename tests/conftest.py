@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import tempfile
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -275,3 +276,21 @@ def redis_server() -> Iterator[Redis]:
         raise AssertionError("unreachable") from exc
     yield server
     server.stop()
+
+
+def seeded_postgres(postgres: Postgres | None, password: str) -> str:
+    """A new PostgreSQL database, migrated and seeded with the small demo district, for tests
+    that run real server processes on it (skipped without PostgreSQL, failed under
+    EHOME_REQUIRE_SERVICES=1 by the `postgres` fixture)."""
+    if postgres is None:
+        pytest.skip("PostgreSQL unavailable")
+    url = Databases("postgresql", Path(tempfile.gettempdir()), postgres).empty()
+    run_isolated(lambda: asyncio.to_thread(upgrade, url))
+
+    async def load() -> None:
+        engine = make_engine(url)
+        await seed(engine, scale="small", seed=TEMPLATE_SEED, as_of=AS_OF, demo_password=password)
+        await engine.dispose()
+
+    run_isolated(load)
+    return url

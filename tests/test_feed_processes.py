@@ -32,18 +32,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from schema.ids import cursor, global_id, parse_cursor
-from server.db import make_engine
-from server.migrate import upgrade
-from server.seed import seed
 from tenants.demo import generate
-from tests.conftest import REQUIRE_SERVICES, SECRET, Postgres, run_isolated
+from tests.conftest import REQUIRE_SERVICES, SECRET, Postgres, seeded_postgres
 from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,29 +65,7 @@ NEWEST = (
 
 @pytest.fixture(scope="module")
 def database(postgres: Postgres | None) -> str:
-    """A migrated PostgreSQL database seeded with the small demo district, for this module."""
-    if postgres is None:
-        pytest.skip("PostgreSQL unavailable")  # with EHOME_REQUIRE_SERVICES=1 conftest fails
-    name = f"feedproc_{os.getpid()}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{postgres.port}/postgres")
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    run_isolated(create)
-    url = postgres.url(name)
-    run_isolated(lambda: asyncio.to_thread(upgrade, url))
-
-    async def load() -> None:
-        engine = make_engine(url)
-        await seed(engine, scale="small", seed=7, as_of=date.today(), demo_password=PASSWORD)
-        await engine.dispose()
-
-    run_isolated(load)
-    return url
+    return seeded_postgres(postgres, PASSWORD)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ second, and so is the end of a session."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -14,16 +13,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from schema.ids import global_id
-from server.db import make_engine
-from server.migrate import upgrade
-from server.seed import seed
 from tenants.demo import generate
-from tests.conftest import SECRET, Postgres, run_isolated
+from tests.conftest import SECRET, Postgres, seeded_postgres
 from tests.services import Redis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,28 +28,7 @@ DEADLINE = 1.0  # seconds: the issue's bound for a change to reach another proce
 
 @pytest.fixture(scope="module")
 def database(postgres: Postgres | None) -> str:
-    if postgres is None:
-        pytest.skip("PostgreSQL unavailable")  # with EHOME_REQUIRE_SERVICES=1 conftest fails
-    name = f"sync_{os.getpid()}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{postgres.port}/postgres")
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    run_isolated(create)
-    url = postgres.url(name)
-    run_isolated(lambda: asyncio.to_thread(upgrade, url))
-
-    async def load() -> None:
-        engine = make_engine(url)
-        await seed(engine, scale="small", seed=7, as_of=date.today(), demo_password=PASSWORD)
-        await engine.dispose()
-
-    run_isolated(load)
-    return url
+    return seeded_postgres(postgres, PASSWORD)
 
 
 def start_server(url: str, redis: Redis, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
