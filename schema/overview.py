@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time as clock
 from collections.abc import AsyncGenerator
 from datetime import datetime, time, timedelta
@@ -21,6 +22,7 @@ from tenants import service as tenants
 from tenants.scope import Scope
 
 PUSH_INTERVAL = 1.0  # seconds: at most one push a second per subscriber
+RECOUNT_AFTER = 60.0  # seconds without events after which the tiles are counted again
 
 
 @strawberry.type(description="Open alerts by light.")
@@ -115,7 +117,10 @@ class OverviewSubscription:
             pushed_at = clock.monotonic()
             while True:
                 if not changes.overflowed:
-                    await changes.queue.get()
+                    # A change in the subtree, or a minute gone by ("today" ends at midnight
+                    # without any event saying so).
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(changes.queue.get(), RECOUNT_AFTER)
                 await asyncio.sleep(max(0.0, pushed_at + PUSH_INTERVAL - clock.monotonic()))
                 while not changes.queue.empty():  # everything up to now is in one recount
                     changes.queue.get_nowait()
