@@ -138,10 +138,6 @@ class Hub:
 
     # -- out --------------------------------------------------------------------------------
 
-    @property
-    def subscribers(self) -> set[Subscriber]:
-        return self._others.union(*self._by_root.values())
-
     def _deliver(self, event: Event) -> None:
         self.last_id = event.id
         path = event.path
