@@ -24,6 +24,7 @@ from schema.grants import GrantMutation
 from schema.members import MemberQuery
 from schema.node import NodeQuery
 from schema.overview import OverviewQuery, OverviewSubscription
+from schema.stats import StatsQuery
 from schema.tenants import TenantQuery
 from schema.types import ActivityNode, BranchNode, MemberNode, TenantNode
 
@@ -36,6 +37,7 @@ Query = merge_types(
         MemberQuery,
         NodeQuery,
         OverviewQuery,
+        StatsQuery,
         FeedQuery,
         AlertQuery,
         AuditQuery,

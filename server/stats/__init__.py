@@ -1,0 +1,1 @@
+"""Counts over time and by category for the command center's charts."""
