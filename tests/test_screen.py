@@ -201,7 +201,10 @@ def test_recorded_activity_appears_within_two_seconds(browser: Any, server: Serv
     )
     page.wait_for_timeout(800)  # the charts' first paint
     shot(page, "district-1920x1080")
-    page.screenshot(path=str(ROOT / "docs" / "command-center.png"))
+    if os.environ.get("EHOME_UPDATE_SCREENSHOT") == "1":
+        # The README's picture: refreshed on request (on a machine with a CJK font), so that
+        # a test run leaves the working tree as it found it.
+        page.screenshot(path=str(ROOT / "docs" / "command-center.png"))
     page.close()
 
 
