@@ -12,7 +12,7 @@ from policies.enforcer import Authz
 from server.auth.identity import Identity
 from server.feed.bus import LocalBus
 
-CHANNEL = "ehome:control"
+CHANNEL = "control"
 log = logging.getLogger("ehome.policy")
 
 

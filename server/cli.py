@@ -211,7 +211,7 @@ async def _announce(message: str) -> None:
 
     settings = _settings()
     if settings.redis_url:
-        bus = make_bus(settings.redis_url)
+        bus = make_bus(settings.redis_url, settings.redis_prefix)
         await bus.publish(CHANNEL, f"cli {message}")
         await bus.stop()
 

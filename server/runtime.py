@@ -43,7 +43,7 @@ class Runtime:
         access_ttl = timedelta(seconds=settings.access_ttl)
         authz = Authz(engine)
         identity = Identity(engine, secret=settings.secret_key, access_ttl=access_ttl)
-        bus = make_bus(settings.redis_url)
+        bus = make_bus(settings.redis_url, settings.redis_prefix)
         return cls(
             hub=Hub(engine, bus),
             settings=settings,

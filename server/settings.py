@@ -7,6 +7,7 @@ traceback deep inside a driver.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ class Settings:
     data_dir: Path = Path("var")
     database_url: str = ""
     redis_url: str | None = None
+    redis_prefix: str = "ehome"
     secret_key: str = field(default="", repr=False)
     demo_password: str = field(default="ehome-demo", repr=False)
     log_level: str = "INFO"
@@ -55,6 +57,7 @@ DOCUMENTED: tuple[tuple[str, str, str], ...] = (
     ("EHOME_DATA_DIR", "var", "folder for the SQLite file and the dev secret key"),
     ("EHOME_DATABASE_URL", "sqlite+aiosqlite:///var/ehome.db", "SQLAlchemy async URL"),
     ("EHOME_REDIS_URL", "(unset: in-process bus)", "Redis URL for the bus across processes"),
+    ("EHOME_REDIS_PREFIX", "ehome", "this deployment's channel prefix on a shared Redis"),
     (
         "EHOME_SECRET_KEY",
         "(dev: generated into var/secret_key)",
@@ -152,6 +155,15 @@ def _secret_key(env: Mapping[str, str], mode: Env, data_dir: Path) -> str:
     return key
 
 
+def _prefix(env: Mapping[str, str]) -> str:
+    value = env.get("EHOME_REDIS_PREFIX", "ehome").strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", value):
+        raise SettingsError(
+            f"EHOME_REDIS_PREFIX={value!r} must be 1 to 64 letters, digits, '.', '_' or '-'"
+        )
+    return value
+
+
 def _seconds(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = env.get(name, str(default)).strip()
     if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
@@ -189,6 +201,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         database_url=_database_url(env, data_dir),
         redis_url=redis_url,
+        redis_prefix=_prefix(env),
         secret_key=_secret_key(env, mode, data_dir),
         demo_password=env.get("EHOME_DEMO_PASSWORD", "ehome-demo"),
         log_level=_choice(env, "EHOME_LOG_LEVEL", _LOG_LEVELS, "INFO"),

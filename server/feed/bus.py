@@ -51,16 +51,18 @@ class LocalBus:
 class RedisBus(LocalBus):
     """Many processes: publish to Redis; one listener task delivers to local subscribers."""
 
-    def __init__(self, url: str, *, max_backoff: float = 5.0) -> None:
+    def __init__(self, url: str, *, prefix: str = "ehome", max_backoff: float = 5.0) -> None:
         super().__init__()
         self._url = url
+        # One Redis may serve several deployments: each speaks on channels of its own.
+        self._prefix = prefix + ":"
         self._client = redis.Redis.from_url(url)
         self._task: asyncio.Task[None] | None = None
         self._max_backoff = max_backoff
         self._subscribed = asyncio.Event()
 
     async def publish(self, channel: str, message: str) -> None:
-        await self._client.publish(channel, message)
+        await self._client.publish(self._prefix + channel, message)
 
     async def start(self) -> None:
         if self._task is None:
@@ -81,7 +83,7 @@ class RedisBus(LocalBus):
         while True:
             pubsub = self._client.pubsub()
             try:
-                await pubsub.subscribe(*self._handlers)
+                await pubsub.subscribe(*(self._prefix + c for c in self._handlers))
                 self._subscribed.set()
                 if not first:
                     log.warning("bus reconnected to Redis; catching up")
@@ -91,7 +93,7 @@ class RedisBus(LocalBus):
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
                         continue
-                    channel = message["channel"].decode()
+                    channel = message["channel"].decode().removeprefix(self._prefix)
                     data = message["data"].decode()
                     for handler in list(self._handlers[channel]):
                         try:
@@ -112,5 +114,5 @@ class RedisBus(LocalBus):
 Bus = LocalBus
 
 
-def make_bus(redis_url: str | None) -> Bus:
-    return RedisBus(redis_url) if redis_url else LocalBus()
+def make_bus(redis_url: str | None, prefix: str = "ehome") -> Bus:
+    return RedisBus(redis_url, prefix=prefix) if redis_url else LocalBus()

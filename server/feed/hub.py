@@ -26,7 +26,7 @@ from server.feed.models import FeedEventRow
 from tenants.paths import ROOT, ancestors
 from tenants.scope import Scope
 
-CHANNEL = "ehome:feed"
+CHANNEL = "feed"
 BACKFILL_CHUNK = 500
 log = logging.getLogger("ehome.feed")
 
