@@ -141,7 +141,8 @@ class Authz:
                 elif resource in (Resource.BRANCH, Resource.ACTIVITY):
                     if principal.branch_id is not None:
                         branch_ids.add(principal.branch_id)
-                elif resource is Resource.TENANT:
+                elif resource in (Resource.TENANT, Resource.ASSESSMENT):
+                    # Templates are district-wide reference data: members read them all.
                     roots.append(binding.path)
             else:
                 roots.append(binding.path)

@@ -24,6 +24,7 @@ class Resource(enum.StrEnum):
     AUDIT = "audit"
     ALERT = "alert"
     GRANT = "grant"
+    ASSESSMENT = "assessment"
 
 
 class Action(enum.StrEnum):

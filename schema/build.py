@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 
 from schema.activities import ActivityMutation
 from schema.alerts import AlertMutation, AlertNode, AlertQuery
+from schema.assessments import AssessmentQuery
 from schema.audit import AuditEntryNode, AuditQuery
 from schema.auth import AuthMutation, AuthQuery
 from schema.branches import BranchQuery
@@ -41,6 +42,7 @@ Query = merge_types(
         FeedQuery,
         AlertQuery,
         AuditQuery,
+        AssessmentQuery,
     ),
 )
 Mutation = merge_types("Mutation", (AuthMutation, GrantMutation, ActivityMutation, AlertMutation))

@@ -53,6 +53,9 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # One writer at a time is SQLite's rule: a writer waits for the other (up to 30 s, not
+        # the driver's 5 s, which a busy two-core machine can exceed) instead of failing.
+        kwargs.setdefault("connect_args", {"timeout": 30})
         engine = create_async_engine(url, echo=echo, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

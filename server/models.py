@@ -2,6 +2,7 @@
 
 from policies.models import CasbinRule
 from server.activities.models import Activity
+from server.assessments.models import AssessmentIndicator, AssessmentTemplate
 from server.audit.models import AuditEntry, AuditHead
 from server.auth.models import AuthSession, LoginThrottle, PartnerKey, RefreshToken, User
 from server.branches.models import Branch
@@ -13,6 +14,8 @@ from tenants.models import Tenant
 __all__ = [
     "Activity",
     "Alert",
+    "AssessmentIndicator",
+    "AssessmentTemplate",
     "AuditEntry",
     "AuditHead",
     "AuthSession",

@@ -13,8 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from policies.enforcer import domain_of
 from policies.models import CasbinRule
+from server.assessments.standard import standard_rows
 from server.auth.passwords import hash_password
-from server.models import Activity, Branch, Member, Tenant, User
+from server.models import (
+    Activity,
+    AssessmentIndicator,
+    AssessmentTemplate,
+    Branch,
+    Member,
+    Tenant,
+    User,
+)
 from tenants.demo import DemoData, demo_accounts, demo_bindings, generate
 
 CHUNK = 2000
@@ -103,11 +112,15 @@ async def seed(
     if not await is_empty(engine):
         raise AlreadySeeded("the database already holds tenants; seed only an empty database")
     data = generate(scale, seed=seed, as_of=as_of)
+    templates, indicators = standard_rows(datetime.now(UTC))
     tables: list[tuple[Table, list[dict[str, Any]]]] = [
         (Tenant.__table__, data.tenants),  # type: ignore[list-item]
         (Branch.__table__, data.branches),  # type: ignore[list-item]
         (Member.__table__, data.members),  # type: ignore[list-item]
         (Activity.__table__, data.activities),  # type: ignore[list-item]
+        # The standard assessment templates: reference data every installation starts with.
+        (AssessmentTemplate.__table__, templates),  # type: ignore[list-item]
+        (AssessmentIndicator.__table__, indicators),  # type: ignore[list-item]
     ]
     if demo_password is not None:
         tables.append((User.__table__, account_rows(data, demo_password, seed=seed)))  # type: ignore[arg-type]

@@ -17,10 +17,20 @@ import pytest
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.assessments.standard import standard_rows
 from server.auth.passwords import verify_password
 from server.db import make_engine
 from server.migrate import upgrade_async
-from server.models import Activity, Branch, CasbinRule, Member, Tenant, User
+from server.models import (
+    Activity,
+    AssessmentIndicator,
+    AssessmentTemplate,
+    Branch,
+    CasbinRule,
+    Member,
+    Tenant,
+    User,
+)
 from server.seed import AlreadySeeded, seed
 from tenants.demo import generate
 from tests.conftest import Databases
@@ -32,7 +42,17 @@ SEED = 3
 TABLES: dict[str, Table] = {
     table.name: table
     for table in (
-        cast(Table, m.__table__) for m in (Tenant, Branch, Member, Activity, User, CasbinRule)
+        cast(Table, m.__table__)
+        for m in (
+            Tenant,
+            Branch,
+            Member,
+            Activity,
+            AssessmentTemplate,
+            AssessmentIndicator,
+            User,
+            CasbinRule,
+        )
     )
 }
 
@@ -79,6 +99,10 @@ async def seeded(databases: Databases, monkeypatch: pytest.MonkeyPatch) -> Async
 
 async def test_counts_match_the_report(seeded: Seeded) -> None:
     expected = generate("small", seed=SEED, as_of=AS_OF).counts()
+    # The standard assessment templates, whatever the scale.
+    templates, indicators = standard_rows(datetime.now(UTC))
+    expected["assessment_templates"] = len(templates)
+    expected["assessment_indicators"] = len(indicators)
     # One user per tenant plus the 20 member accounts.
     expected["users"] = expected["tenants"] + 20
     expected["casbin_rule"] = expected["users"]  # one role binding per demo account
@@ -157,6 +181,23 @@ def _new_row(table: str, refs: dict[str, int]) -> dict[str, Any]:
                 "occurred_at": now,
                 "attendance": 3,
             }
+        case "assessment_templates":
+            return {
+                "code": "new_template",
+                "version": 1,
+                "name": "新模板",
+                "target_kind": "BRANCH",
+                "created_at": now,
+            }
+        case "assessment_indicators":
+            return {
+                "template_id": refs["assessment_templates"],
+                "code": "new_indicator",
+                "name": "新指标",
+                "weight": 1.0,
+                "rule": "YES_NO",
+                "position": 0,
+            }
         case "users":
             return {
                 "username": "new.user",
@@ -198,4 +239,5 @@ async def test_progress_reaches_every_total(seeded: Seeded) -> None:
         assert totals == {seeded.counts[table]}, table
         assert done == sorted(set(done)), f"{table}: counts must only increase: {done}"
         assert done[-1] == seeded.counts[table]
-        assert len(done) > 1  # CHUNK is 7 here: every table takes several steps
+        # CHUNK is 7 here: a step per 7 rows, so the larger tables take several steps.
+        assert len(done) == -(-seeded.counts[table] // 7), table
