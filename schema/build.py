@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 
 from schema.activities import ActivityMutation
 from schema.alerts import AlertMutation, AlertNode, AlertQuery
+from schema.assessment_campaigns import AssessmentCampaignMutation, AssessmentCampaignQuery
 from schema.assessments import AssessmentQuery
 from schema.audit import AuditEntryNode, AuditQuery
 from schema.auth import AuthMutation, AuthQuery
@@ -43,9 +44,13 @@ Query = merge_types(
         AlertQuery,
         AuditQuery,
         AssessmentQuery,
+        AssessmentCampaignQuery,
     ),
 )
-Mutation = merge_types("Mutation", (AuthMutation, GrantMutation, ActivityMutation, AlertMutation))
+Mutation = merge_types(
+    "Mutation",
+    (AuthMutation, GrantMutation, ActivityMutation, AlertMutation, AssessmentCampaignMutation),
+)
 Subscription = merge_types("Subscription", (FeedSubscription, OverviewSubscription))
 
 

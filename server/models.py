@@ -2,7 +2,14 @@
 
 from policies.models import CasbinRule
 from server.activities.models import Activity
-from server.assessments.models import AssessmentIndicator, AssessmentTemplate
+from server.assessments.models import (
+    AssessmentCampaign,
+    AssessmentEvaluator,
+    AssessmentIndicator,
+    AssessmentSubmission,
+    AssessmentTarget,
+    AssessmentTemplate,
+)
 from server.audit.models import AuditEntry, AuditHead
 from server.auth.models import AuthSession, LoginThrottle, PartnerKey, RefreshToken, User
 from server.branches.models import Branch
@@ -14,7 +21,11 @@ from tenants.models import Tenant
 __all__ = [
     "Activity",
     "Alert",
+    "AssessmentCampaign",
+    "AssessmentEvaluator",
     "AssessmentIndicator",
+    "AssessmentSubmission",
+    "AssessmentTarget",
     "AssessmentTemplate",
     "AuditEntry",
     "AuditHead",

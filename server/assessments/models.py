@@ -10,10 +10,20 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.db import Base, UTCDateTime
+from server.db import Base, UTCDateTime, byte_ordered_string
 
 
 class TargetKind(enum.StrEnum):
@@ -26,6 +36,18 @@ class RuleKind(enum.StrEnum):
     SCORE_RANGE = "SCORE_RANGE"  # a score between min and max
     YES_NO = "YES_NO"  # met or not
     COUNT = "COUNT"  # per_unit points for each occurrence, up to cap
+
+
+class Method(enum.StrEnum):
+    SELF = "SELF"  # the target assesses itself
+    PEER = "PEER"  # peers assess each other
+    DEMOCRATIC = "DEMOCRATIC"  # anonymous vote: scores are stored without the evaluator
+    ORGANIZATIONAL = "ORGANIZATIONAL"  # the higher organisation's assessment
+
+
+class CampaignStatus(enum.StrEnum):
+    OPEN = "OPEN"
+    CLOSED = "CLOSED"
 
 
 class AssessmentTemplate(Base):
@@ -65,4 +87,73 @@ class AssessmentIndicator(Base):
 
     __table_args__ = (
         Index("ix_assessment_indicators_template_id_position", "template_id", "position"),
+    )
+
+
+class AssessmentCampaign(Base):
+    """One round of assessment over a subtree. It points at one template version (the id, not
+    the code): a new version drafted meanwhile does not change what this round scores."""
+
+    __tablename__ = "assessment_campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("assessment_templates.id"))
+    # Compared by range with the scope predicate, like tenants.path.
+    tenant_path: Mapped[str] = mapped_column(byte_ordered_string(255), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    opens_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # {"SELF": 0.2, ...}: weights need not sum to 1, scoring normalises them.
+    methods: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[CampaignStatus] = mapped_column(
+        Enum(CampaignStatus, native_enum=False, length=16)
+    )
+
+
+class AssessmentTarget(Base):
+    __tablename__ = "assessment_targets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("assessment_campaigns.id"))
+    target_kind: Mapped[TargetKind] = mapped_column(Enum(TargetKind, native_enum=False, length=16))
+    target_id: Mapped[int] = mapped_column(Integer)  # a branch or a member id, by target_kind
+
+    __table_args__ = (UniqueConstraint("campaign_id", "target_id"),)
+
+
+class AssessmentEvaluator(Base):
+    """Who may submit for a method, for one target or (target_id NULL) for every target.
+
+    `submitted` is what enforces one submission per evaluator, target and method, also for
+    DEMOCRATIC submissions, which carry no evaluator name: a submission for a target that an
+    all-targets row covers adds a row for that target, already submitted; the unique
+    constraint makes a concurrent second submission fail rather than slip through."""
+
+    __tablename__ = "assessment_evaluators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("assessment_campaigns.id"))
+    method: Mapped[Method] = mapped_column(Enum(Method, native_enum=False, length=16))
+    username: Mapped[str] = mapped_column(String(64))
+    target_id: Mapped[int | None] = mapped_column(Integer)
+    submitted: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (UniqueConstraint("campaign_id", "method", "username", "target_id"),)
+
+
+class AssessmentSubmission(Base):
+    __tablename__ = "assessment_submissions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("assessment_campaigns.id"))
+    target_id: Mapped[int] = mapped_column(Integer)
+    method: Mapped[Method] = mapped_column(Enum(Method, native_enum=False, length=16))
+    evaluator: Mapped[str | None] = mapped_column(String(64))  # NULL for DEMOCRATIC
+    scores: Mapped[str] = mapped_column(Text)  # {"indicator code": value}
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_assessment_submissions_campaign_id_target_id", "campaign_id", "target_id"),
     )
