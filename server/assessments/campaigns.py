@@ -66,7 +66,8 @@ class EvaluatorSpec:
 
 
 def _subtree(path: str) -> Any:
-    return Tenant.path.startswith(path, autoescape=True)
+    # The project's subtree filter: a range scan on the path index (see tenants/paths.py).
+    return Scope.of(path).predicate(Tenant.path)
 
 
 def _targets_in(kind: TargetKind, path: str) -> Any:
