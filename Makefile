@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/queries.py
 	$(BIN)/python bench/authz.py
 	$(BIN)/python bench/feed.py
+	$(BIN)/python bench/assessments.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

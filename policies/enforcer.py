@@ -138,6 +138,12 @@ class Authz:
                 # A member sees its own record and its own branch, and the tenant tree above.
                 if resource is Resource.MEMBER and principal.member_id is not None:
                     member_ids.add(principal.member_id)
+                elif resource is Resource.ASSESSMENT and action is Action.READ_SENSITIVE:
+                    # Results: its own, and its own branch's.
+                    if principal.member_id is not None:
+                        member_ids.add(principal.member_id)
+                    if principal.branch_id is not None:
+                        branch_ids.add(principal.branch_id)
                 elif resource in (Resource.BRANCH, Resource.ACTIVITY):
                     if principal.branch_id is not None:
                         branch_ids.add(principal.branch_id)

@@ -14,6 +14,7 @@ from schema.permissions import Can, allow
 from schema.types import ActivityNode, branch_from_facts, tenant_from_facts
 from server.activities import service
 from server.activities.models import ActivityKind
+from server.assessments import ratings
 from server.errors import BadUserInput
 
 FUTURE_SLACK = timedelta(days=1)
@@ -66,6 +67,7 @@ class ActivityMutation:
         ctx = info.context
         branch_id, kind, title, occurred, attendance = _checked(input)
         runtime = ctx.runtime
+        now = datetime.now(UTC)
         async with runtime.write() as (conn, outbox):
             facts = await service.branch_facts(conn, branch_id)
             where = facts.tenant["path"] if facts else None
@@ -84,9 +86,11 @@ class ActivityMutation:
                 attendance=attendance,
                 actor=ctx.actor(),
                 client=ctx.client_address,
-                now=datetime.now(UTC),
+                now=now,
             )
             outbox.append(event)
+            # The branch's Fortress Stars and its members' Vanguard Index count activities.
+            outbox.extend(await ratings.after_activity(conn, branch_id, now))
         tenant = tenant_from_facts(facts.tenant, ctx.loaders)
         return ActivityNode(
             id=global_id("Activity", activity_id),

@@ -9,6 +9,7 @@ from typing import Any
 
 import strawberry
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -19,7 +20,8 @@ from schema.pagination import PageArgs
 from schema.permissions import Can, allow
 from schema.types import EDGES, Counter, PageInfo, connection
 from server.assessments import campaigns as service
-from server.assessments.models import CampaignStatus, Method
+from server.assessments import results
+from server.assessments.models import CampaignStatus, Method, TargetKind
 from server.errors import BadUserInput
 from server.sql import AnyRow
 from tenants.models import Tenant
@@ -84,6 +86,7 @@ class AssessmentCampaignNode:
     methods: list[MethodWeightNode]
     status: CampaignStatus
     created_by: str
+    closed_at: datetime | None
 
 
 @strawberry.type
@@ -120,13 +123,40 @@ def campaign_node(row: AnyRow) -> AssessmentCampaignNode:
         ],
         status=row.status,
         created_by=row.created_by,
+        closed_at=row.closed_at,
     )
 
 
-def _target_pk(value: strawberry.ID, argument: str) -> int:
+KIND_OF_ID = {"Branch": TargetKind.BRANCH, "Member": TargetKind.MEMBER, "Person": TargetKind.PERSON}
+
+
+def _target(value: strawberry.ID, argument: str) -> tuple[TargetKind, int]:
     kind, pk = parse_global_id(value, argument=argument)
-    if kind not in ("Branch", "Member"):
-        raise BadUserInput(f"{argument} must be the id of a Branch or a Member", argument=argument)
+    if kind not in KIND_OF_ID:
+        raise BadUserInput(
+            f"{argument} must be the id of a Branch, a Member or a Person", argument=argument
+        )
+    return KIND_OF_ID[kind], pk
+
+
+def _target_pk(value: strawberry.ID, argument: str) -> int:
+    return _target(value, argument)[1]
+
+
+def _one_kind(targets: list[tuple[TargetKind, int]], argument: str) -> TargetKind | None:
+    """The kind every given id is of (a campaign assesses one kind), None when none given."""
+    kinds = {kind for kind, _ in targets}
+    if len(kinds) > 1:
+        raise BadUserInput(f"{argument}: ids of one kind only", argument=argument)
+    return next(iter(kinds), None)
+
+
+def _campaign_pk(value: strawberry.ID) -> int:
+    kind, pk = parse_global_id(value, argument="campaignId")
+    if kind != "AssessmentCampaign":
+        raise BadUserInput(
+            "campaignId must be the id of an AssessmentCampaign", argument="campaignId"
+        )
     return pk
 
 
@@ -148,21 +178,23 @@ def _checked(data: LaunchAssessmentCampaignInput) -> dict[str, Any]:
         methods[entry.method] = entry.weight
     if not methods:
         raise BadUserInput("a campaign needs at least one method", argument="methods")
+    targets = (
+        None if data.target_ids is None else [_target(t, "targetIds") for t in data.target_ids]
+    )
+    assigned = [
+        (e, None if e.target_id is None else _target(e.target_id, "evaluators"))
+        for e in data.evaluators
+    ]
     return {
         "name": name,
         "opens_at": data.opens_at,
         "closes_at": data.closes_at,
         "methods": methods,
-        "target_ids": None
-        if data.target_ids is None
-        else [_target_pk(t, "targetIds") for t in data.target_ids],
+        "target_ids": None if targets is None else [pk for _, pk in targets],
+        "target_kind": _one_kind([*(targets or []), *(t for _, t in assigned if t)], "targetIds"),
         "evaluators": [
-            service.EvaluatorSpec(
-                e.method,
-                e.username,
-                None if e.target_id is None else _target_pk(e.target_id, "evaluators"),
-            )
-            for e in data.evaluators
+            service.EvaluatorSpec(e.method, e.username, None if t is None else t[1])
+            for e, t in assigned
         ],
     }
 
@@ -170,6 +202,16 @@ def _checked(data: LaunchAssessmentCampaignInput) -> dict[str, Any]:
 _TENANT_FACTS = select(
     Tenant.id, Tenant.code, Tenant.name, Tenant.level, Tenant.path, Tenant.parent_id
 )
+
+
+def facts_of(row: AnyRow) -> dict[str, Any]:
+    """A tenant row as feed events carry it."""
+    return dict(row._mapping) | {"level": str(row.level)}
+
+
+async def tenant_facts(conn: AsyncConnection, path: str) -> dict[str, Any]:
+    row = (await conn.execute(_TENANT_FACTS.where(Tenant.path == path))).one()
+    return facts_of(row)
 
 
 @strawberry.type
@@ -194,7 +236,7 @@ class AssessmentCampaignMutation:
                 raise ctx.denied(
                     "launch assessment campaigns there", path=None if row is None else row.path
                 )
-            tenant = dict(row._mapping) | {"level": str(row.level)}
+            tenant = facts_of(row)
             campaign_id, event = await service.launch(
                 conn,
                 template_code=input.template_code,
@@ -206,6 +248,38 @@ class AssessmentCampaignMutation:
             )
             outbox.append(event)
             made = await service.campaign(conn, campaign_id)
+        assert made is not None
+        return campaign_node(made)
+
+    @strawberry.mutation(
+        description="Close a campaign now (the scheduler closes it at its closing time): its "
+        "results are computed and published, Fortress Stars and Vanguard Index updated, and "
+        "it reaches the feed as ASSESSMENT (closed, then results published).",
+        extensions=[allow(Can(Resource.ASSESSMENT, Action.WRITE))],
+    )
+    async def close_assessment_campaign(
+        self, info: Info[Context, None], campaign_id: strawberry.ID
+    ) -> AssessmentCampaignNode:
+        ctx = info.context
+        campaign_pk = _campaign_pk(campaign_id)
+        async with ctx.runtime.write() as (conn, outbox):
+            facts = await service.campaign(conn, campaign_pk)
+            # Out of reach and absent are the same refusal: existence does not leak.
+            if facts is None or not ctx.scope(Resource.ASSESSMENT, Action.WRITE).contains(
+                facts.tenant_path
+            ):
+                path = None if facts is None else facts.tenant_path
+                raise ctx.denied("close assessment campaigns there", path=path)
+            closed = await results.close(
+                conn,
+                facts,
+                tenant=await tenant_facts(conn, facts.tenant_path),
+                actor=ctx.actor(),
+                client=ctx.client_address,
+                now=datetime.now(UTC),
+            )
+            outbox.extend(closed.events)
+            made = await service.campaign(conn, campaign_pk)
         assert made is not None
         return campaign_node(made)
 
@@ -223,12 +297,8 @@ class AssessmentCampaignMutation:
         scores: JSON,
     ) -> bool:
         ctx = info.context
-        kind, campaign_pk = parse_global_id(campaign_id, argument="campaignId")
-        if kind != "AssessmentCampaign":
-            raise BadUserInput(
-                "campaignId must be the id of an AssessmentCampaign", argument="campaignId"
-            )
-        target = _target_pk(target_id, "targetId")
+        campaign_pk = _campaign_pk(campaign_id)
+        target_kind, target = _target(target_id, "targetId")
         if not isinstance(scores, dict):
             raise BadUserInput("scores must be an object of indicator codes", argument="scores")
         principal = ctx.require_principal()
@@ -247,6 +317,10 @@ class AssessmentCampaignMutation:
             if facts is None or not assignments:
                 path = None if facts is None else facts.tenant_path
                 raise ctx.denied("submit assessments there", path=path)
+            if target_kind is not facts.target_kind:
+                raise BadUserInput(
+                    f"the campaign assesses {facts.target_kind.value.lower()}s", argument="targetId"
+                )
             await service.submit(
                 conn,
                 facts=facts,

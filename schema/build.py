@@ -13,7 +13,9 @@ from strawberry.types import ExecutionContext
 
 from schema.activities import ActivityMutation
 from schema.alerts import AlertMutation, AlertNode, AlertQuery
+from schema.appraisals import AppraisalMutation, AppraisalQuery
 from schema.assessment_campaigns import AssessmentCampaignMutation, AssessmentCampaignQuery
+from schema.assessment_results import AssessmentResultQuery
 from schema.assessments import AssessmentQuery
 from schema.audit import AuditEntryNode, AuditQuery
 from schema.auth import AuthMutation, AuthQuery
@@ -45,11 +47,20 @@ Query = merge_types(
         AuditQuery,
         AssessmentQuery,
         AssessmentCampaignQuery,
+        AssessmentResultQuery,
+        AppraisalQuery,
     ),
 )
 Mutation = merge_types(
     "Mutation",
-    (AuthMutation, GrantMutation, ActivityMutation, AlertMutation, AssessmentCampaignMutation),
+    (
+        AuthMutation,
+        GrantMutation,
+        ActivityMutation,
+        AlertMutation,
+        AssessmentCampaignMutation,
+        AppraisalMutation,
+    ),
 )
 Subscription = merge_types("Subscription", (FeedSubscription, OverviewSubscription))
 

@@ -66,13 +66,15 @@ class Context:
             )
         return self._scopes[key]
 
-    async def scope_under(self, under: str | None, resource: Resource) -> Scope:
+    async def scope_under(
+        self, under: str | None, resource: Resource, action: Action = Action.READ
+    ) -> Scope:
         """The scope for reading `resource`, narrowed to the subtree of the tenant `under`.
 
         A tenant outside what the viewer may see, or one that does not exist, narrows to
         nothing: the answer is empty either way, so it tells nothing about what lies outside.
         """
-        scope = self.scope(resource)
+        scope = self.scope(resource, action)
         if under is None:
             return scope
         kind, pk = parse_global_id(under, argument="under")

@@ -16,6 +16,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from schema.build import build_schema
+from server import scheduler
 from server.graphql_view import EhomeGraphQL
 from server.middleware import RequestId
 from server.runtime import Runtime
@@ -51,7 +52,8 @@ def create_app(settings: Settings) -> Starlette:
         # stall the loop ~10-15 ms, the feed's p99 (bench/feed.py: 17.8 -> 8.4 ms). Reference
         # counting frees almost everything; the collector only has cycles to find.
         gc.set_threshold(*GC_THRESHOLDS)
-        yield
+        async with scheduler.running(runtime, settings.schedule_interval):
+            yield
         await runtime.close()
 
     app = Starlette(

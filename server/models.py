@@ -2,13 +2,17 @@
 
 from policies.models import CasbinRule
 from server.activities.models import Activity
+from server.appraisals.models import Appraisal, AppraisalRecord, AppraisalStep, AppraisalTask
 from server.assessments.models import (
     AssessmentCampaign,
     AssessmentEvaluator,
     AssessmentIndicator,
+    AssessmentResult,
     AssessmentSubmission,
     AssessmentTarget,
     AssessmentTemplate,
+    BranchRating,
+    MemberIndex,
 )
 from server.audit.models import AuditEntry, AuditHead
 from server.auth.models import AuthSession, LoginThrottle, PartnerKey, RefreshToken, User
@@ -21,9 +25,14 @@ from tenants.models import Tenant
 __all__ = [
     "Activity",
     "Alert",
+    "Appraisal",
+    "AppraisalRecord",
+    "AppraisalStep",
+    "AppraisalTask",
     "AssessmentCampaign",
     "AssessmentEvaluator",
     "AssessmentIndicator",
+    "AssessmentResult",
     "AssessmentSubmission",
     "AssessmentTarget",
     "AssessmentTemplate",
@@ -32,10 +41,12 @@ __all__ = [
     "AuthSession",
     "Base",
     "Branch",
+    "BranchRating",
     "CasbinRule",
     "FeedEventRow",
     "LoginThrottle",
     "Member",
+    "MemberIndex",
     "PartnerKey",
     "RefreshToken",
     "Tenant",

@@ -42,6 +42,7 @@ class Settings:
     refresh_ttl: int = 14 * 24 * 3600
     feed_queue: int = 1000
     ws_ping: int = 15
+    schedule_interval: int = 60
 
     @property
     def is_sqlite(self) -> bool:
@@ -72,6 +73,7 @@ DOCUMENTED: tuple[tuple[str, str, str], ...] = (
     ("EHOME_REFRESH_TTL", "1209600", "seconds a refresh token is valid (14 days)"),
     ("EHOME_FEED_QUEUE", "1000", "events a feed subscriber may fall behind before it is ended"),
     ("EHOME_WS_PING", "15", "seconds between the server's WebSocket pings"),
+    ("EHOME_SCHEDULE_INTERVAL", "60", "seconds between the scheduler's passes; 0 turns it off"),
 )
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -212,4 +214,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         refresh_ttl=_seconds(env, "EHOME_REFRESH_TTL", 14 * 24 * 3600, 60, 90 * 24 * 3600),
         feed_queue=_seconds(env, "EHOME_FEED_QUEUE", 1000, 10, 1_000_000),
         ws_ping=_seconds(env, "EHOME_WS_PING", 15, 1, 3600),
+        schedule_interval=_seconds(env, "EHOME_SCHEDULE_INTERVAL", 60, 0, 3600),
     )

@@ -3,15 +3,25 @@ the scores checked on submission, anonymous democratic votes, one vote per evalu
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
-from schema.ids import global_id
-from server.assessments.models import AssessmentCampaign, AssessmentSubmission, RuleKind
+from schema.ids import global_id, parse_global_id
+from server.assessments.models import (
+    AssessmentCampaign,
+    AssessmentSubmission,
+    AssessmentTarget,
+    RuleKind,
+    TargetKind,
+)
 from server.assessments.standard import STANDARD_TEMPLATES
+from server.audit.models import AuditEntry
 from server.branches.models import Branch
+from server.feed.models import FeedEventRow
+from server.members.models import Member
 from tenants.models import Tenant
 from tests.conftest import GraphQLClient
 
@@ -177,3 +187,192 @@ async def test_a_closed_campaign_takes_no_submissions(fresh: tuple[GraphQLClient
     error = await senior.error(SUBMIT, {**args, "s": valid_scores()})
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert error["message"] == "the campaign is closed"
+
+
+# -- more launches and checks -------------------------------------------------------------------
+
+
+async def targets_of(app: Any, campaign: str) -> tuple[set[TargetKind], set[int]]:
+    """The kinds and ids of a campaign's targets, as stored."""
+    pk = parse_global_id(campaign)[1]
+    async with app.state.runtime.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(AssessmentTarget.target_kind, AssessmentTarget.target_id).where(
+                    AssessmentTarget.campaign_id == pk
+                )
+            )
+        ).all()
+    return {TargetKind(r.target_kind) for r in rows}, {r.target_id for r in rows}
+
+
+async def test_a_junior_admin_launches_in_its_village_only(
+    fresh: tuple[GraphQLClient, Any],
+) -> None:
+    gql, app = fresh
+    junior = await gql.as_user("admin.d01t01v001")
+    own, branch = await town(app, "d01t01v001")
+    made = (await junior.data(LAUNCH, {"input": launch_input(own, branch)}))[
+        "launchAssessmentCampaign"
+    ]
+    assert made["status"] == "OPEN"
+    assert (await targets_of(app, made["id"]))[1] == {branch}
+
+    sibling, sibling_branch = await town(app, "d01t01v002")
+    error = await junior.error(LAUNCH, {"input": launch_input(sibling, sibling_branch)})
+    assert error["extensions"]["code"] == "FORBIDDEN"
+    parent, parent_branch = await town(app, "d01t01")  # its town: above it, out of reach
+    error = await junior.error(LAUNCH, {"input": launch_input(parent, parent_branch)})
+    assert error["extensions"]["code"] == "FORBIDDEN"
+    error = await junior.error(LAUNCH, {"input": launch_input(own, sibling_branch)})
+    assert (error["extensions"]["code"], error["extensions"]["argument"]) == (
+        "BAD_USER_INPUT",
+        "targetIds",
+    )
+    async with app.state.runtime.engine.connect() as conn:
+        stored = await conn.scalar(select(func.count()).select_from(AssessmentCampaign))
+    assert stored == 1
+
+
+async def test_a_launch_is_audited_and_reaches_the_feed(fresh: tuple[GraphQLClient, Any]) -> None:
+    gql, app = fresh
+    senior = await gql.as_user("admin.d01t01")
+    own, branch = await town(app, "d01t01")
+    made = (await senior.data(LAUNCH, {"input": launch_input(own, branch)}))[
+        "launchAssessmentCampaign"
+    ]
+    pk = parse_global_id(made["id"])[1]
+    detail = {"template": "fortress_star", "targets": 1, "evaluators": 2}
+    async with app.state.runtime.engine.connect() as conn:
+        entries = (
+            await conn.execute(
+                select(
+                    AuditEntry.principal,
+                    AuditEntry.tenant_path,
+                    AuditEntry.subject,
+                    AuditEntry.detail,
+                ).where(AuditEntry.action == "assessment.launch")
+            )
+        ).all()
+        events = (
+            await conn.execute(
+                select(FeedEventRow.tenant_path, FeedEventRow.title, FeedEventRow.payload).where(
+                    FeedEventRow.kind == "ASSESSMENT"
+                )
+            )
+        ).all()
+    assert [(e.principal, e.tenant_path, e.subject) for e in entries] == [
+        ("user:admin.d01t01", "/d01/t01/", str(pk))
+    ]
+    assert json.loads(entries[0].detail) == detail
+    [event] = events
+    assert event.tenant_path == "/d01/t01/"
+    assert made["name"] in event.title
+    payload = json.loads(event.payload)
+    assert payload["data"] == {"campaign": pk, **detail}
+    assert payload["tenant"]["code"] == "d01t01"
+    # The feed shows it to the town, not to a neighbour.
+    query = "{ feedEvents(kinds: [ASSESSMENT]) { edges { node { title } } } }"
+    seen = (await senior.data(query))["feedEvents"]["edges"]
+    assert [e["node"]["title"] for e in seen] == [event.title]
+    neighbour = await gql.as_user("admin.d01t02")
+    assert (await neighbour.data(query))["feedEvents"]["edges"] == []
+
+
+async def test_without_target_ids_every_branch_of_the_subtree_is_a_target(
+    fresh: tuple[GraphQLClient, Any],
+) -> None:
+    gql, app = fresh
+    senior = await gql.as_user("admin.d01t01")
+    own, branch = await town(app, "d01t01")
+    made = (await senior.data(LAUNCH, {"input": launch_input(own, branch, targetIds=None)}))[
+        "launchAssessmentCampaign"
+    ]
+    async with app.state.runtime.engine.connect() as conn:
+        subtree = set(
+            (
+                await conn.scalars(
+                    select(Branch.id)
+                    .join(Tenant, Tenant.id == Branch.tenant_id)
+                    .where(Tenant.path.startswith("/d01/t01/"))
+                )
+            ).all()
+        )
+        everywhere = await conn.scalar(select(func.count()).select_from(Branch))
+    assert branch in subtree and 1 < len(subtree) < everywhere  # the town's, not the district's
+    assert await targets_of(app, made["id"]) == ({TargetKind.BRANCH}, subtree)
+
+
+async def test_a_vanguard_index_campaign_targets_members(fresh: tuple[GraphQLClient, Any]) -> None:
+    gql, app = fresh
+    junior = await gql.as_user("admin.d01t01v001")
+    own, branch = await town(app, "d01t01v001")
+    body = launch_input(
+        own,
+        branch,
+        templateCode="vanguard_index",
+        targetIds=None,
+        evaluators=[{"method": "DEMOCRATIC", "username": "admin.d01t01v001"}],
+    )
+    made = (await junior.data(LAUNCH, {"input": body}))["launchAssessmentCampaign"]
+    assert made["templateCode"] == "vanguard_index"
+    async with app.state.runtime.engine.connect() as conn:
+        members = set(
+            (
+                await conn.scalars(
+                    select(Member.id)
+                    .join(Branch, Branch.id == Member.branch_id)
+                    .join(Tenant, Tenant.id == Branch.tenant_id)
+                    .where(Tenant.path.startswith("/d01/t01/v001/"))
+                )
+            ).all()
+        )
+    assert len(members) > 1
+    assert await targets_of(app, made["id"]) == ({TargetKind.MEMBER}, members)
+
+    # Named members: those, and only members of the subtree.
+    chosen = sorted(members)[:2]
+    named = launch_input(
+        own,
+        branch,
+        templateCode="vanguard_index",
+        targetIds=[global_id("Member", m) for m in chosen],
+        evaluators=[],
+    )
+    made = (await junior.data(LAUNCH, {"input": named}))["launchAssessmentCampaign"]
+    assert await targets_of(app, made["id"]) == ({TargetKind.MEMBER}, set(chosen))
+    async with app.state.runtime.engine.connect() as conn:
+        stranger = await conn.scalar(select(func.min(Member.id)).where(Member.id.not_in(members)))
+    assert stranger is not None
+    outside = {**named, "targetIds": [global_id("Member", stranger)]}
+    error = await junior.error(LAUNCH, {"input": outside})
+    assert (error["extensions"]["code"], error["extensions"]["argument"]) == (
+        "BAD_USER_INPUT",
+        "targetIds",
+    )
+
+
+async def test_yes_no_and_count_values_are_checked(fresh: tuple[GraphQLClient, Any]) -> None:
+    gql, app = fresh
+    senior = await gql.as_user("admin.d01t01")
+    own, branch = await town(app, "d01t01")
+    campaign = (await senior.data(LAUNCH, {"input": launch_input(own, branch)}))[
+        "launchAssessmentCampaign"
+    ]["id"]
+    args = {"c": campaign, "t": global_id("Branch", branch), "m": "ORGANIZATIONAL"}
+    scores = valid_scores()
+    yes_no = next(s.code for s in STAR.indicators if s.rule is RuleKind.YES_NO)
+    count = next(s.code for s in STAR.indicators if s.rule is RuleKind.COUNT)
+    for code, value in ((yes_no, 2), (yes_no, -1), (yes_no, "yes"), (count, 1.5), (count, -1)):
+        error = await senior.error(SUBMIT, {**args, "s": {**scores, code: value}})
+        assert (error["extensions"]["code"], error["extensions"]["indicator"]) == (
+            "BAD_USER_INPUT",
+            code,
+        ), (code, value)
+        assert code in error["message"]
+    async with app.state.runtime.engine.connect() as conn:
+        stored = await conn.scalar(select(func.count()).select_from(AssessmentSubmission))
+    assert stored == 0
+    # The refusals were about those values: 0/1 and whole counts go through.
+    accepted = {**scores, yes_no: 0, count: 3.0}
+    assert (await senior.data(SUBMIT, {**args, "s": accepted}))["submitAssessment"] is True

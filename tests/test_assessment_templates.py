@@ -106,6 +106,7 @@ async def test_a_new_code_starts_at_version_one(fresh: tuple[GraphQLClient, Any]
     [
         (IndicatorSpec("r", "区间", 1, rule=RuleKind.SCORE_RANGE, min=5, max=5), "min < max"),
         (IndicatorSpec("c", "计数", 1, rule=RuleKind.COUNT, cap=3), "per_unit"),
+        (IndicatorSpec("k", "无上限", 1, rule=RuleKind.COUNT, per_unit=1), "positive cap"),
         (IndicatorSpec("o", "孤儿", 1, parent="nowhere", rule=RuleKind.YES_NO), "unknown parent"),
         (IndicatorSpec("n", "无规则", 1), "needs a rule"),
     ],

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.appraisals.models import Appraisal
 from server.assessments.models import (
     AssessmentCampaign,
     AssessmentEvaluator,
@@ -53,8 +54,10 @@ CAMPAIGN_COLUMNS = (
     C.created_by,
     C.created_at,
     C.status,
+    C.closed_at,
     AssessmentTemplate.code.label("template_code"),
     AssessmentTemplate.version.label("template_version"),
+    AssessmentTemplate.target_kind.label("target_kind"),
 )
 
 
@@ -66,8 +69,12 @@ class EvaluatorSpec:
 
 
 def _subtree(path: str) -> Any:
+    return _subtree_of(Tenant.path, path)
+
+
+def _subtree_of(column: Any, path: str) -> Any:
     # The project's subtree filter: a range scan on the path index (see tenants/paths.py).
-    return Scope.of(path).predicate(Tenant.path)
+    return Scope.of(path).predicate(column)
 
 
 def _targets_in(kind: TargetKind, path: str) -> Any:
@@ -81,8 +88,8 @@ def _targets_in(kind: TargetKind, path: str) -> Any:
             .join(Tenant, Tenant.id == Branch.tenant_id)
             .where(_subtree(path))
         )
-    # PERSON templates assess staff, who have no rows of their own yet.
-    raise BadUserInput("campaigns on PERSON templates are not supported yet", argument="input")
+    # PERSON: civil servants (users) under appraisal in the subtree (server/appraisals).
+    return select(Appraisal.person_id).where(_subtree_of(Appraisal.tenant_path, path)).distinct()
 
 
 async def launch(
@@ -96,6 +103,7 @@ async def launch(
     methods: Mapping[Method, float],
     target_ids: Sequence[int] | None,
     evaluators: Sequence[EvaluatorSpec],
+    target_kind: TargetKind | None = None,
     actor: str,
     client: str | None,
     now: datetime,
@@ -112,6 +120,12 @@ async def launch(
     ).first()
     if template is None:
         raise BadUserInput(f"no template {template_code!r}", argument="templateCode")
+    if target_kind is not None and target_kind is not template.target_kind:
+        raise BadUserInput(
+            f"template {template_code!r} assesses {template.target_kind.value.lower()}s: "
+            f"give their ids, not {target_kind.value.lower()} ids",
+            argument="targetIds",
+        )
     in_subtree = _targets_in(template.target_kind, tenant["path"])
     if target_ids is None:
         targets = list((await conn.scalars(in_subtree)).all())
@@ -200,7 +214,7 @@ async def launch(
     event = await emit(
         conn,
         kind=FeedKind.ASSESSMENT,
-        title=f"{tenant['name']} · campaign launched: {name}",
+        title=f"{tenant['name']} · 测评启动：{name}",
         tenant=tenant,
         occurred_at=now,
         data={"campaign": campaign_id, **detail},
@@ -311,7 +325,14 @@ async def submit(
 ) -> None:
     """Store one evaluator's scores for one target. The caller has checked that `assignments`
     (evaluator_rows) is not empty."""
-    if facts.status is CampaignStatus.CLOSED or now >= facts.closes_at:
+    # A no-op update that locks the campaign row while it is open: a close running meanwhile
+    # waits for this submission to commit and counts it, or has committed and refuses it.
+    held = await conn.execute(
+        update(C)
+        .where(C.id == facts.id, C.status == CampaignStatus.OPEN)
+        .values(status=CampaignStatus.OPEN)
+    )
+    if held.rowcount != 1 or now >= facts.closes_at:
         raise BadUserInput("the campaign is closed", argument="campaignId")
     if now < facts.opens_at:
         raise BadUserInput("the campaign is not open yet", argument="campaignId")

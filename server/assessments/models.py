@@ -110,6 +110,10 @@ class AssessmentCampaign(Base):
     status: Mapped[CampaignStatus] = mapped_column(
         Enum(CampaignStatus, native_enum=False, length=16)
     )
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the day-before reminders went out: set once, so a reminder pass in any process
+    # sends them once.
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AssessmentTarget(Base):
@@ -157,3 +161,56 @@ class AssessmentSubmission(Base):
     __table_args__ = (
         Index("ix_assessment_submissions_campaign_id_target_id", "campaign_id", "target_id"),
     )
+
+
+class AssessmentResult(Base):
+    """One target's result, written once when its campaign closes. `score` is NULL when
+    nobody submitted for the target: no result is not a result of 0."""
+
+    __tablename__ = "assessment_results"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("assessment_campaigns.id"))
+    target_kind: Mapped[TargetKind] = mapped_column(Enum(TargetKind, native_enum=False, length=16))
+    target_id: Mapped[int] = mapped_column(Integer)
+    # The target's tenant at the close: results are read within the viewer's scope by it.
+    tenant_path: Mapped[str] = mapped_column(byte_ordered_string(255))
+    score: Mapped[float | None] = mapped_column(Float)
+    rank: Mapped[int | None] = mapped_column(Integer)  # within the campaign; ties share one
+    submissions: Mapped[int] = mapped_column(Integer)
+    methods: Mapped[str] = mapped_column(Text)  # {"SELF": 81.5, ...}: methods with submissions
+    breakdown: Mapped[str] = mapped_column(Text)  # {"indicator code": 0-100}, groups included
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "target_id"),
+        Index("ix_assessment_results_target_kind_target_id", "target_kind", "target_id"),
+    )
+
+
+class BranchRating(Base):
+    """A branch's Fortress Stars (1-5), recomputed when a Fortress Star campaign closes and
+    when the branch records an activity (formula: README, "Fortress Stars")."""
+
+    __tablename__ = "branch_ratings"
+
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"), primary_key=True)
+    stars: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    assessment_score: Mapped[float | None] = mapped_column(Float)
+    activity_score: Mapped[float] = mapped_column(Float)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("assessment_campaigns.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MemberIndex(Base):
+    """A member's Vanguard Index (0-100), recomputed when a Vanguard Index campaign closes and
+    when the member's branch records an activity (formula: README, "Vanguard Index")."""
+
+    __tablename__ = "member_indices"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+    assessment_score: Mapped[float | None] = mapped_column(Float)
+    activity_score: Mapped[float] = mapped_column(Float)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("assessment_campaigns.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -61,8 +61,9 @@ def check(specs: Sequence[IndicatorSpec]) -> None:
             case RuleKind.COUNT:
                 if spec.per_unit is None or spec.per_unit <= 0:
                     raise _bad(spec, "COUNT needs a positive per_unit")
-                if spec.cap is not None and spec.cap <= 0:
-                    raise _bad(spec, "COUNT's cap must be positive")
+                # A count scores as a share of its cap: without one it has no top.
+                if spec.cap is None or spec.cap <= 0:
+                    raise _bad(spec, "COUNT needs a positive cap")
             case RuleKind.YES_NO:
                 pass
 

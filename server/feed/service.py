@@ -214,6 +214,7 @@ async def open_warning(
     light: Light,
     now: datetime,
     data: dict[str, object] | None = None,
+    branch: dict[str, object] | None = None,
 ) -> Event:
     """What the assessment and warning modules call when a light changes: an open alert of
     kind `warning.<cause>` and its WARNING feed event, in the caller's transaction (publish
@@ -223,6 +224,7 @@ async def open_warning(
         kind=FeedKind.WARNING,
         title=title,
         tenant=tenant,
+        branch=branch,
         occurred_at=now,
         light=light,
         data={"cause": cause, **(data or {})},
