@@ -23,6 +23,7 @@ from server.assessments import campaigns as service
 from server.assessments import results
 from server.assessments.models import CampaignStatus, Method, TargetKind
 from server.errors import BadUserInput
+from server.feed.events import tenant_info
 from server.sql import AnyRow
 from tenants.models import Tenant
 
@@ -151,7 +152,7 @@ def _one_kind(targets: list[tuple[TargetKind, int]], argument: str) -> TargetKin
     return next(iter(kinds), None)
 
 
-def _campaign_pk(value: strawberry.ID) -> int:
+def parse_campaign_id(value: strawberry.ID) -> int:
     kind, pk = parse_global_id(value, argument="campaignId")
     if kind != "AssessmentCampaign":
         raise BadUserInput(
@@ -210,8 +211,9 @@ def facts_of(row: AnyRow) -> dict[str, Any]:
 
 
 async def tenant_facts(conn: AsyncConnection, path: str) -> dict[str, Any]:
-    row = (await conn.execute(_TENANT_FACTS.where(Tenant.path == path))).one()
-    return facts_of(row)
+    tenant = await tenant_info(conn, path)
+    assert tenant is not None  # tenants are never deleted
+    return tenant
 
 
 @strawberry.type
@@ -261,7 +263,7 @@ class AssessmentCampaignMutation:
         self, info: Info[Context, None], campaign_id: strawberry.ID
     ) -> AssessmentCampaignNode:
         ctx = info.context
-        campaign_pk = _campaign_pk(campaign_id)
+        campaign_pk = parse_campaign_id(campaign_id)
         async with ctx.runtime.write() as (conn, outbox):
             facts = await service.campaign(conn, campaign_pk)
             # Out of reach and absent are the same refusal: existence does not leak.
@@ -297,7 +299,7 @@ class AssessmentCampaignMutation:
         scores: JSON,
     ) -> bool:
         ctx = info.context
-        campaign_pk = _campaign_pk(campaign_id)
+        campaign_pk = parse_campaign_id(campaign_id)
         target_kind, target = _target(target_id, "targetId")
         if not isinstance(scores, dict):
             raise BadUserInput("scores must be an object of indicator codes", argument="scores")

@@ -15,6 +15,7 @@ import strawberry
 from strawberry.types import Info
 
 from policies.rbac import Action, Resource
+from schema.assessment_campaigns import parse_campaign_id
 from schema.context import Context
 from schema.ids import cursor, global_id, parse_global_id
 from schema.lazy import Lazy
@@ -177,15 +178,6 @@ def result_node(row: AnyRow, ctx: Context) -> AssessmentResultNode:
     )
 
 
-def _campaign_pk(value: strawberry.ID) -> int:
-    kind, pk = parse_global_id(value, argument="campaignId")
-    if kind != "AssessmentCampaign":
-        raise BadUserInput(
-            "campaignId must be the id of an AssessmentCampaign", argument="campaignId"
-        )
-    return pk
-
-
 def _audit_read(ctx: Context, what: str, subject: str, count: int) -> None:
     if count:
         ctx.audit(
@@ -223,7 +215,7 @@ class AssessmentResultQuery:
         after: str | None = None,
     ) -> AssessmentResultConnection:
         ctx = info.context
-        campaign = _campaign_pk(campaign_id)
+        campaign = parse_campaign_id(campaign_id)
         page = PageArgs.parse(first, after)
         scope = await ctx.scope_under(under, Resource.ASSESSMENT, Action.READ_SENSITIVE)
         rows = list(

@@ -12,6 +12,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,10 +25,9 @@ from server.assessments.models import (
     CampaignStatus,
 )
 from server.errors import BadUserInput
-from server.feed.events import emit
+from server.feed.events import emit, tenant_info
 from server.feed.models import FeedKind, Light
 from server.runtime import Runtime
-from tenants.models import Tenant
 
 C, E = AssessmentCampaign, AssessmentEvaluator
 REMIND_BEFORE = timedelta(days=1)
@@ -45,15 +45,10 @@ async def run(runtime: Runtime, now: datetime) -> Pass:
     return Pass(await close_due(runtime, now), await remind_due(runtime, now))
 
 
-async def _tenant(conn: AsyncConnection, path: str) -> dict[str, object]:
-    row = (
-        await conn.execute(
-            select(
-                Tenant.id, Tenant.code, Tenant.name, Tenant.level, Tenant.path, Tenant.parent_id
-            ).where(Tenant.path == path)
-        )
-    ).one()
-    return dict(row._mapping) | {"level": str(row.level)}
+async def _tenant_of(conn: AsyncConnection, path: str) -> dict[str, Any]:
+    tenant = await tenant_info(conn, path)
+    assert tenant is not None  # tenants are never deleted
+    return tenant
 
 
 async def close_due(runtime: Runtime, now: datetime) -> list[int]:
@@ -75,7 +70,7 @@ async def close_due(runtime: Runtime, now: datetime) -> list[int]:
                 done = await results.close(
                     conn,
                     facts,
-                    tenant=await _tenant(conn, facts.tenant_path),
+                    tenant=await _tenant_of(conn, facts.tenant_path),
                     actor=SYSTEM,
                     client=None,
                     now=now,
@@ -144,7 +139,7 @@ async def remind_due(runtime: Runtime, now: datetime) -> dict[int, int]:
                 continue  # another process sends them
             facts = await campaigns.campaign(conn, campaign_id)
             assert facts is not None
-            tenant = await _tenant(conn, facts.tenant_path)
+            tenant = await _tenant_of(conn, facts.tenant_path)
             owed = await pending_by_evaluator(conn, campaign_id)
             for username, count in owed.items():
                 outbox.append(
