@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/authz.py
 	$(BIN)/python bench/feed.py
 	$(BIN)/python bench/assessments.py
+	$(BIN)/python bench/archive.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -203,6 +203,7 @@ function setUnder(id) {
 function refreshPanels() {
   loadAlerts().catch(report);
   loadStats().catch(report);
+  loadCadres().catch(report);
 }
 
 function report(error) {
@@ -390,7 +391,7 @@ function renderMap() {
 // -- charts ------------------------------------------------------------------------------------
 
 function initCharts() {
-  for (const [key, id] of [["days", "chart-days"], ["categories", "chart-categories"]]) {
+  for (const [key, id] of [["days", "chart-days"], ["categories", "chart-categories"], ["radar", "chart-radar"]]) {
     if (state.charts[key]) state.charts[key].dispose();
     state.charts[key] = echarts.init($(id), "dark", { renderer: "canvas" });
   }
@@ -419,6 +420,63 @@ async function loadStats() {
   state.charts.categories.setOption({ ...base, tooltip: { trigger: "item" },
     series: [{ type: "pie", radius: ["35%", "65%"], label: { color: "#e8eef8" },
       data: stats.branchesByCategory.map((c) => ({ name: CATEGORY_NAMES[c.category] || c.category, value: c.count })) }] });
+}
+
+// -- cadre radar -------------------------------------------------------------------------------
+// The cadres of the current subtree (the first 20, in id order) in a picker; the chosen one's
+// five dimensions against the district average. The server masks names and hides files the
+// viewer may not read: the panel shows what it gets.
+
+const DIMENSION_NAMES = { LOYALTY: "政治忠诚", DETERMINATION: "政治定力", RESPONSIBILITY: "政治担当",
+  ABILITY: "政治能力", SELF_DISCIPLINE: "政治自律" };
+const LIGHT_COLORS = { RED: "#ff4d4f", YELLOW: "#f5c542", GREEN: "#34c759" };
+const LIGHT_LABELS = { RED: "红", YELLOW: "黄", GREEN: "绿" };
+
+async function loadCadres() {
+  const under = state.under;
+  const { cadreLights } = await gql(`query($under: ID) { cadreLights(under: $under, first: 20) {
+      edges { node { cadreId name light needsPlan tenant { name } } } } }`, { under });
+  if (state.under !== under) return;
+  const cadres = cadreLights.edges.map((e) => e.node);
+  const picker = $("radar-cadre");
+  const chosen = picker.value;
+  picker.replaceChildren(...cadres.map((c) => {
+    const option = el("option", { value: c.cadreId,
+      textContent: `${LIGHT_LABELS[c.light] || ""}灯 · ${c.name} · ${c.tenant.name}${c.needsPlan ? " · 待整改" : ""}` });
+    option.style.color = LIGHT_COLORS[c.light] || "";
+    option.dataset.light = c.light;
+    return option;
+  }));
+  $("radar-empty").hidden = cadres.length > 0;
+  $("chart-radar").hidden = cadres.length === 0;
+  if (!cadres.length) return;
+  picker.value = cadres.some((c) => c.cadreId === chosen) ? chosen : cadres[0].cadreId;
+  await loadRadar(picker.value);
+}
+
+$("radar-cadre").addEventListener("change", (event) => loadRadar(event.target.value).catch(report));
+
+async function loadRadar(cadreId) {
+  const { radar } = await gql(`query($id: ID!) { radar(cadreId: $id) {
+      cadreId dimensions { dimension value districtAverage } } }`, { id: cadreId });
+  if ($("radar-cadre").value !== cadreId || !radar) return;
+  const chart = state.charts.radar;
+  chart.resize(); // the panel may have been hidden when the chart was made
+  const option = $("radar-cadre").selectedOptions[0];
+  const color = LIGHT_COLORS[option && option.dataset.light] || "#3aa0ff";
+  chart.setOption({ backgroundColor: "transparent", textStyle: { fontFamily: "inherit" },
+    tooltip: { trigger: "item" },
+    legend: { bottom: 0, textStyle: { color: "#8fa3c0" }, itemWidth: 12, itemHeight: 8 },
+    radar: { radius: "62%", center: ["50%", "48%"], splitNumber: 4,
+      axisName: { color: "#e8eef8", fontSize: 11 },
+      indicator: radar.dimensions.map((d) => ({ name: DIMENSION_NAMES[d.dimension] || d.dimension, max: 100 })) },
+    series: [{ type: "radar", data: [
+      { name: "本人", value: radar.dimensions.map((d) => d.value),
+        itemStyle: { color }, areaStyle: { opacity: 0.25 } },
+      { name: "全区平均", value: radar.dimensions.map((d) => d.districtAverage ?? 0),
+        itemStyle: { color: "#8fa3c0" }, lineStyle: { type: "dashed" } },
+    ] }] }, true);
+  $("chart-radar").dataset.cadre = radar.cadreId;
 }
 
 // -- boot --------------------------------------------------------------------------------------

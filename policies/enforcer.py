@@ -138,6 +138,10 @@ class Authz:
                 # A member sees its own record and its own branch, and the tenant tree above.
                 if resource is Resource.MEMBER and principal.member_id is not None:
                     member_ids.add(principal.member_id)
+                elif resource in MEMBER_OWN:
+                    # Its own file, reminders and screening results.
+                    if principal.member_id is not None:
+                        member_ids.add(principal.member_id)
                 elif resource is Resource.ASSESSMENT and action is Action.READ_SENSITIVE:
                     # Results: its own, and its own branch's.
                     if principal.member_id is not None:
@@ -153,6 +157,10 @@ class Authz:
             else:
                 roots.append(binding.path)
         return Scope(Scope.of(*roots).roots, frozenset(branch_ids), frozenset(member_ids))
+
+
+# What a MEMBER binding opens of these resources: its own rows only.
+MEMBER_OWN = frozenset({Resource.ARCHIVE, Resource.REMINDER, Resource.SCREENING})
 
 
 def _partner_may(principal: Principal, resource: Resource | str) -> bool:

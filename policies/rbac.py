@@ -12,6 +12,8 @@ class Role(enum.StrEnum):
     MEMBER = "MEMBER"
     AUDITOR = "AUDITOR"
     PARTNER = "PARTNER"
+    # Care workers: read well-being screening results in their subtree, and nothing else.
+    CARE = "CARE"
 
 
 class Resource(enum.StrEnum):
@@ -25,6 +27,10 @@ class Resource(enum.StrEnum):
     ALERT = "alert"
     GRANT = "grant"
     ASSESSMENT = "assessment"
+    ARCHIVE = "archive"  # cadre files and their records
+    ARCHIVE_RULE = "archive_rule"  # the traffic-light rules
+    REMINDER = "reminder"
+    SCREENING = "screening"  # read: counts without names; read_sensitive: results
 
 
 class Action(enum.StrEnum):

@@ -14,6 +14,8 @@ from strawberry.types import ExecutionContext
 from schema.activities import ActivityMutation
 from schema.alerts import AlertMutation, AlertNode, AlertQuery
 from schema.appraisals import AppraisalMutation, AppraisalQuery
+from schema.archive_lights import LightMutation, LightQuery
+from schema.archives import ArchiveMutation, ArchiveQuery
 from schema.assessment_campaigns import AssessmentCampaignMutation, AssessmentCampaignQuery
 from schema.assessment_results import AssessmentResultQuery
 from schema.assessments import AssessmentQuery
@@ -28,6 +30,8 @@ from schema.grants import GrantMutation
 from schema.members import MemberQuery
 from schema.node import NodeQuery
 from schema.overview import OverviewQuery, OverviewSubscription
+from schema.reminders import ReminderMutation, ReminderQuery
+from schema.screening import ScreeningMutation, ScreeningQuery
 from schema.stats import StatsQuery
 from schema.tenants import TenantQuery
 from schema.types import ActivityNode, BranchNode, MemberNode, TenantNode
@@ -49,6 +53,10 @@ Query = merge_types(
         AssessmentCampaignQuery,
         AssessmentResultQuery,
         AppraisalQuery,
+        ArchiveQuery,
+        LightQuery,
+        ReminderQuery,
+        ScreeningQuery,
     ),
 )
 Mutation = merge_types(
@@ -60,6 +68,10 @@ Mutation = merge_types(
         AlertMutation,
         AssessmentCampaignMutation,
         AppraisalMutation,
+        ArchiveMutation,
+        LightMutation,
+        ReminderMutation,
+        ScreeningMutation,
     ),
 )
 Subscription = merge_types("Subscription", (FeedSubscription, OverviewSubscription))

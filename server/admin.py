@@ -1,4 +1,4 @@
-"""Operator commands behind the CLI: partner keys, role bindings, the audit chain.
+"""Operator commands behind the CLI: accounts, partner keys, role bindings, the audit chain.
 
 Each change is written with its audit entry in one transaction (principal `cli:<os user>`).
 Running servers pick changes up through the control bus when they share Redis, and on their
@@ -19,7 +19,8 @@ from policies.models import CasbinRule
 from policies.rbac import PARTNER_SCOPES, Role
 from server.audit import service as audit
 from server.audit.models import AuditEntry
-from server.auth.models import PartnerKey, User
+from server.auth.models import AuthSession, PartnerKey, User
+from server.auth.passwords import hash_password
 from server.auth.tokens import PARTNER_PREFIX, digest, new_secret
 from tenants.models import Tenant
 
@@ -43,6 +44,72 @@ async def _tenant(engine: AsyncEngine, code: str) -> tuple[int, str]:
     if row is None:
         raise AdminError(f"there is no tenant with code {code!r}")
     return row.id, row.path
+
+
+MIN_PASSWORD = 12
+
+
+async def create_user(
+    engine: AsyncEngine, *, username: str, password: str, member_id: int | None
+) -> None:
+    """An account for someone the demo seed does not know (a care worker, an auditor, the
+    first super admin of a real district). Roles are granted separately (`role grant`)."""
+    if not 3 <= len(username) <= 64 or not username.isprintable() or " " in username:
+        raise AdminError("a username has 3 to 64 printable characters and no spaces")
+    if len(password) < MIN_PASSWORD:
+        raise AdminError(f"a password has at least {MIN_PASSWORD} characters")
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        if await conn.scalar(select(User.id).where(User.username == username)) is not None:
+            raise AdminError(f"there is already a user {username!r}")
+        if member_id is not None:
+            from server.members.models import Member
+
+            if await conn.scalar(select(Member.id).where(Member.id == member_id)) is None:
+                raise AdminError(f"there is no member {member_id}")
+            if await conn.scalar(select(User.id).where(User.member_id == member_id)):
+                raise AdminError(f"member {member_id} has an account already")
+        await conn.execute(
+            insert(User).values(
+                username=username,
+                password_hash=hash_password(password),
+                member_id=member_id,
+                is_active=True,
+                created_at=now,
+            )
+        )
+        await audit.append(
+            conn,
+            [
+                audit.Entry(
+                    principal=operator(),
+                    action="user.create",
+                    subject=username,
+                    detail={"member": member_id},
+                )
+            ],
+            now=now,
+        )
+
+
+async def disable_user(engine: AsyncEngine, *, username: str) -> None:
+    """Sign the account out everywhere and refuse its sign-ins from now on."""
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        user_id = await conn.scalar(select(User.id).where(User.username == username))
+        if user_id is None:
+            raise AdminError(f"there is no user {username!r}")
+        await conn.execute(update(User).where(User.id == user_id).values(is_active=False))
+        await conn.execute(
+            update(AuthSession)
+            .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason="disabled")
+        )
+        await audit.append(
+            conn,
+            [audit.Entry(principal=operator(), action="user.disable", subject=username)],
+            now=now,
+        )
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -243,6 +245,33 @@ def cmd_partner(args: argparse.Namespace) -> int:
     return _admin(work)
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    from server import admin
+
+    async def work(engine: AsyncEngine) -> int:
+        if args.action == "create":
+            # From the environment for scripts, else asked twice; never from the command line,
+            # where it would stay in the shell's history and the process list.
+            password = os.environ.get("EHOME_NEW_PASSWORD")
+            if password is None:
+                password = getpass.getpass(f"password for {args.username}: ")
+                if getpass.getpass("again: ") != password:
+                    print("ehome: the passwords differ", file=sys.stderr)
+                    return 1
+            await admin.create_user(
+                engine, username=args.username, password=password, member_id=args.member
+            )
+            print(f"user {args.username} created; grant roles with `ehome role grant`")
+        else:
+            await admin.disable_user(engine, username=args.username)
+            # "partners" reloads identity: revoked sessions along with the keys.
+            await _announce("partners")
+            print(f"user {args.username} disabled and signed out. {_APPLIES}")
+        return 0
+
+    return _admin(work)
+
+
 def cmd_role(args: argparse.Namespace) -> int:
     from policies.rbac import Role
     from server import admin
@@ -335,6 +364,17 @@ def parser() -> argparse.ArgumentParser:
     revoke.add_argument("name")
     partner_sub.add_parser("list", help="list partners")
     partner.set_defaults(run=cmd_partner)
+
+    user = sub.add_parser("user", help="accounts the demo seed does not make")
+    user_sub = user.add_subparsers(dest="action", required=True)
+    made = user_sub.add_parser(
+        "create", help="create an account (password from EHOME_NEW_PASSWORD or asked)"
+    )
+    made.add_argument("username")
+    made.add_argument("--member", type=int, help="the member id the account belongs to")
+    gone = user_sub.add_parser("disable", help="refuse its sign-ins and end its sessions")
+    gone.add_argument("username")
+    user.set_defaults(run=cmd_user)
 
     role = sub.add_parser("role", help="bind any role as an operator (bootstrap, auditors)")
     role_sub = role.add_subparsers(dest="action", required=True)

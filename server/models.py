@@ -3,6 +3,17 @@
 from policies.models import CasbinRule
 from server.activities.models import Activity
 from server.appraisals.models import Appraisal, AppraisalRecord, AppraisalStep, AppraisalTask
+from server.archives.models import (
+    ArchiveIndicator,
+    ArchiveRecord,
+    ArchiveTagCategory,
+    Cadre,
+    CadreLight,
+    CadreScore,
+    LightChange,
+    LightRule,
+    RemediationPlan,
+)
 from server.assessments.models import (
     AssessmentCampaign,
     AssessmentEvaluator,
@@ -20,6 +31,14 @@ from server.branches.models import Branch
 from server.db import Base
 from server.feed.models import Alert, FeedEventRow
 from server.members.models import Member
+from server.reminders.models import (
+    DuesEntry,
+    Reminder,
+    SchedulerLease,
+    TravelDeclaration,
+    TravelRecord,
+)
+from server.screening.models import ScreeningResult, ScreeningScale
 from tenants.models import Tenant
 
 __all__ = [
@@ -29,6 +48,9 @@ __all__ = [
     "AppraisalRecord",
     "AppraisalStep",
     "AppraisalTask",
+    "ArchiveIndicator",
+    "ArchiveRecord",
+    "ArchiveTagCategory",
     "AssessmentCampaign",
     "AssessmentEvaluator",
     "AssessmentIndicator",
@@ -42,13 +64,26 @@ __all__ = [
     "Base",
     "Branch",
     "BranchRating",
+    "Cadre",
+    "CadreLight",
+    "CadreScore",
     "CasbinRule",
+    "DuesEntry",
     "FeedEventRow",
+    "LightChange",
+    "LightRule",
     "LoginThrottle",
     "Member",
     "MemberIndex",
     "PartnerKey",
     "RefreshToken",
+    "RemediationPlan",
+    "Reminder",
+    "SchedulerLease",
+    "ScreeningResult",
+    "ScreeningScale",
     "Tenant",
+    "TravelDeclaration",
+    "TravelRecord",
     "User",
 ]

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from policies.enforcer import domain_of
 from policies.models import CasbinRule
+from server.archives.demo import archive_rows
+from server.archives.rules import default_rule_rows
 from server.assessments.standard import standard_rows
 from server.auth.passwords import hash_password
 from server.models import (
@@ -20,10 +22,14 @@ from server.models import (
     AssessmentIndicator,
     AssessmentTemplate,
     Branch,
+    LightRule,
     Member,
+    ScreeningScale,
     Tenant,
     User,
 )
+from server.reminders.demo import reminder_rows
+from server.screening.scales import scale_rows
 from tenants.demo import DemoData, demo_accounts, demo_bindings, generate
 
 CHUNK = 2000
@@ -111,6 +117,7 @@ async def seed(
     started = time.perf_counter()
     if not await is_empty(engine):
         raise AlreadySeeded("the database already holds tenants; seed only an empty database")
+    as_of = as_of or date.today()
     data = generate(scale, seed=seed, as_of=as_of)
     templates, indicators = standard_rows(datetime.now(UTC))
     tables: list[tuple[Table, list[dict[str, Any]]]] = [
@@ -121,6 +128,13 @@ async def seed(
         # The standard assessment templates: reference data every installation starts with.
         (AssessmentTemplate.__table__, templates),  # type: ignore[list-item]
         (AssessmentIndicator.__table__, indicators),  # type: ignore[list-item]
+        # The archive's catalogue and the district's cadres with their records.
+        *archive_rows(data, seed=seed),
+        (LightRule.__table__, default_rule_rows(data.tenants[0]["path"], datetime.now(UTC))),  # type: ignore[list-item]
+        # Dues ledger and travel, which the member reminders read.
+        *reminder_rows(data, seed=seed, as_of=as_of),
+        # The public well-being screening scales: reference data.
+        (ScreeningScale.__table__, scale_rows()),  # type: ignore[list-item]
     ]
     if demo_password is not None:
         tables.append((User.__table__, account_rows(data, demo_password, seed=seed)))  # type: ignore[arg-type]

@@ -74,6 +74,7 @@ DOCUMENTED: tuple[tuple[str, str, str], ...] = (
     ("EHOME_FEED_QUEUE", "1000", "events a feed subscriber may fall behind before it is ended"),
     ("EHOME_WS_PING", "15", "seconds between the server's WebSocket pings"),
     ("EHOME_SCHEDULE_INTERVAL", "60", "seconds between the scheduler's passes; 0 turns it off"),
+    ("EHOME_NEW_PASSWORD", "(unset: asked)", "the password `ehome user create` sets, for scripts"),
 )
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

@@ -271,3 +271,25 @@ def test_check_schema_without_a_file(tmp_path: Path) -> None:
     result = ehome(ehome_env(tmp_path), tmp_path, "check-schema", "--path", str(tmp_path / "no"))
     assert result.returncode == 1
     assert "missing" in result.stderr
+
+
+def test_user_create_and_disable(site: Site, tmp_path: Path) -> None:
+    env = dict(site.env, EHOME_NEW_PASSWORD="care-worker-pw-1")
+    made = ehome(env, tmp_path, "user", "create", "care.worker")
+    assert made.returncode == 0, output(made)
+    assert "care-worker-pw-1" not in output(made)
+    again = ehome(env, tmp_path, "user", "create", "care.worker")
+    assert again.returncode == 1 and "already" in again.stderr
+    short = ehome(dict(site.env, EHOME_NEW_PASSWORD="short"), tmp_path, "user", "create", "x.y.z")
+    assert short.returncode == 1 and "at least" in short.stderr
+    granted = ehome(env, tmp_path, "role", "grant", "care.worker", "CARE", "d01t01")
+    assert granted.returncode == 0, output(granted)
+    listed = ehome(env, tmp_path, "role", "list", "care.worker")
+    assert "CARE" in listed.stdout
+    gone = ehome(env, tmp_path, "user", "disable", "care.worker")
+    assert gone.returncode == 0, output(gone)
+    trail = ehome(env, tmp_path, "audit", "tail", "--limit", "5")
+    assert "user.create" in trail.stdout and "user.disable" in trail.stdout
+    assert "care-worker-pw-1" not in trail.stdout
+    missing = ehome(env, tmp_path, "user", "disable", "nobody.here")
+    assert missing.returncode == 1 and "no user" in missing.stderr

@@ -17,20 +17,33 @@ import pytest
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.archives.demo import archive_rows
+from server.archives.rules import default_rule_rows
 from server.assessments.standard import standard_rows
 from server.auth.passwords import verify_password
 from server.db import make_engine
 from server.migrate import upgrade_async
 from server.models import (
     Activity,
+    ArchiveIndicator,
+    ArchiveRecord,
+    ArchiveTagCategory,
     AssessmentIndicator,
     AssessmentTemplate,
     Branch,
+    Cadre,
     CasbinRule,
+    DuesEntry,
+    LightRule,
     Member,
+    ScreeningScale,
     Tenant,
+    TravelDeclaration,
+    TravelRecord,
     User,
 )
+from server.reminders.demo import reminder_rows
+from server.screening.scales import scale_rows
 from server.seed import AlreadySeeded, seed
 from tenants.demo import generate
 from tests.conftest import Databases
@@ -50,6 +63,15 @@ TABLES: dict[str, Table] = {
             Activity,
             AssessmentTemplate,
             AssessmentIndicator,
+            ArchiveTagCategory,
+            ArchiveIndicator,
+            Cadre,
+            ArchiveRecord,
+            LightRule,
+            DuesEntry,
+            TravelDeclaration,
+            TravelRecord,
+            ScreeningScale,
             User,
             CasbinRule,
         )
@@ -106,6 +128,14 @@ async def test_counts_match_the_report(seeded: Seeded) -> None:
     # One user per tenant plus the 20 member accounts.
     expected["users"] = expected["tenants"] + 20
     expected["casbin_rule"] = expected["users"]  # one role binding per demo account
+    # The domains' own demo rows, as their hooks make them.
+    data = generate("small", seed=SEED, as_of=AS_OF)
+    hooks = [*archive_rows(data, seed=SEED), *reminder_rows(data, seed=SEED, as_of=AS_OF)]
+    expected |= {table.name: len(rows) for table, rows in hooks}
+    district = data.tenants[0]["path"]
+    expected["light_rules"] = len(default_rule_rows(district, datetime.now(UTC)))
+    expected["screening_scales"] = len(scale_rows())
+    assert all(expected[name] > 0 for name in TABLES), expected
     assert seeded.counts == expected
     assert await table_counts(seeded.engine) == seeded.counts
 
@@ -197,6 +227,77 @@ def _new_row(table: str, refs: dict[str, int]) -> dict[str, Any]:
                 "weight": 1.0,
                 "rule": "YES_NO",
                 "position": 0,
+            }
+        case "archive_tag_categories":
+            return {"code": "NEW_CAT", "name": "新类别", "system": "CULTIVATION"}
+        case "archive_indicators":
+            return {
+                "code": "NEW01",
+                "name": "新指标",
+                "context": "AT_WORK",
+                "polarity": "POSITIVE",
+                "dimension": "LOYALTY",
+                "tag_category_id": refs["archive_tag_categories"],
+                "points": 1.0,
+                "serious": False,
+            }
+        case "cadres":
+            return {
+                "member_id": refs["members"],
+                "tenant_id": refs["tenants"],
+                "position": "科员",
+                "rank": "科员",
+                "unit": "新单位",
+                "created_at": now,
+            }
+        case "archive_records":
+            return {
+                "cadre_id": refs["cadres"],
+                "indicator_id": refs["archive_indicators"],
+                "source": "DAILY_SUPERVISION",
+                "occurred_on": AS_OF,
+                "evidence": "证据",
+                "attachments": "[]",
+                "status": "PENDING",
+                "author": "admin",
+                "created_at": now,
+            }
+        case "light_rules":
+            return {
+                "tenant_path": "/d01/t99/",
+                "kind": "NEGATIVE_COUNT",
+                "light": "YELLOW",
+                "count": 2,
+                "window_days": 90,
+                "active": True,
+                "created_by": "admin",
+                "created_at": now,
+            }
+        case "dues_ledger":
+            return {"member_id": refs["members"], "month": "2025-06", "amount": 10.0}
+        case "travel_declarations":
+            return {
+                "member_id": refs["members"],
+                "destination": "新加坡",
+                "departs_on": AS_OF,
+                "returns_on": AS_OF,
+                "status": "PENDING",
+                "created_at": now,
+            }
+        case "travel_records":
+            return {
+                "member_id": refs["members"],
+                "destination": "新加坡",
+                "departed_on": AS_OF,
+                "recorded_at": now,
+            }
+        case "screening_scales":
+            return {
+                "code": "NEW-1",
+                "name": "新量表",
+                "items": "[]",
+                "options": "[]",
+                "bands": "[]",
             }
         case "users":
             return {
