@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from policies.rbac import Action, Resource
 from schema.ids import parse_global_id
 from schema.loaders import Loaders
 from server.audit import service as audit
+from server.audit.service import Entry
 from server.auth.principal import Principal
 from server.db import Db
 from server.errors import BadUserInput, Forbidden, Unauthenticated
@@ -137,6 +139,12 @@ class Context:
         self._sensitive.clear()
         if not entries:
             return
+        # Shielded: a client that hangs up cancels its operation, and a write cancelled between
+        # its statements could leave its transaction (and SQLite's write lock) behind. The
+        # entries are written either way.
+        await asyncio.shield(self._write(entries))
+
+    async def _write(self, entries: list[Entry]) -> None:
         now = datetime.now(UTC)
         async with self.runtime.write() as (conn, outbox):
             await audit.append(conn, entries, now=now)
