@@ -142,6 +142,9 @@ def main() -> None:
             "EHOME_DATABASE_URL": url,
             "EHOME_LOG_LEVEL": "WARNING",
             "EHOME_SECRET_KEY": "bench-secret-key-0123456789-abcdefghijkl",
+            # One client at full speed: the limiter runs, budgets so large it never refuses.
+            "EHOME_RATE_LIMIT": "1000000000",
+            "EHOME_RATE_LIMIT_ADDRESS": "1000000000",
             "BARE_DSN": url.replace("postgresql+asyncpg", "postgresql"),
         }
         results: list[tuple[str, LoadResult, LoadResult]] = []

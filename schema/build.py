@@ -27,6 +27,8 @@ from schema.errors import classify
 from schema.executor import PlannedExecutionContext
 from schema.feed import FeedEventNode, FeedQuery, FeedSubscription
 from schema.grants import GrantMutation
+from schema.introspection import IntrospectionGate
+from schema.limits import OperationLimits
 from schema.members import MemberQuery
 from schema.node import NodeQuery
 from schema.overview import OverviewQuery, OverviewSubscription
@@ -118,6 +120,8 @@ def build_schema(**kwargs: Any) -> EhomeSchema:
         ],
         extensions=[
             EndOfOperation,
+            IntrospectionGate,
+            OperationLimits,
             # Repeated operations (screens poll the same few) skip parsing and validation.
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),

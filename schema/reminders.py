@@ -314,7 +314,8 @@ class ReminderQuery:
     @strawberry.field(
         description="One member's dues ledger, newest month first: admins for the members "
         "of their subtree, a member its own; empty for any other member.",
-        extensions=[allow(Can(Resource.MEMBER))],
+        # Personal records: REMINDER read (admins, the member), never a partner's read:members.
+        extensions=[allow(Can(Resource.REMINDER))],
     )
     async def dues_ledger(
         self,
@@ -347,7 +348,7 @@ class ReminderQuery:
     @strawberry.field(
         description="Travel declarations of the members you may read, newest first; `under` "
         "narrows to one tenant's subtree, `status` to one status (e.g. PENDING, to decide).",
-        extensions=[allow(Can(Resource.MEMBER))],
+        extensions=[allow(Can(Resource.REMINDER))],
     )
     async def travel_declarations(
         self,

@@ -11,7 +11,7 @@ import getpass
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from policies import grants
@@ -19,9 +19,10 @@ from policies.models import CasbinRule
 from policies.rbac import PARTNER_SCOPES, Role
 from server.audit import service as audit
 from server.audit.models import AuditEntry
-from server.auth.models import AuthSession, PartnerKey, User
+from server.auth.models import AuthSession, PartnerKey, PersistedOperation, User
 from server.auth.passwords import hash_password
 from server.auth.tokens import PARTNER_PREFIX, digest, new_secret
+from server.persisted import Operation, operations_in
 from tenants.models import Tenant
 
 
@@ -199,6 +200,110 @@ async def list_partners(engine: AsyncEngine) -> list[tuple[str, str, str, bool]]
             .order_by(PartnerKey.name)
         )
         return [(r.name, r.code, r.scopes, r.revoked_at is None) for r in rows]
+
+
+@dataclass(frozen=True)
+class Allowed:
+    operations: tuple[Operation, ...]  # those of the file
+    added: int
+    removed: int
+
+
+def _checked_operations(source: str) -> list[Operation]:
+    """The file's operations, canonical, each valid against the code's schema."""
+    from graphql import parse, validate
+
+    from schema.build import build_schema
+
+    try:
+        operations = operations_in(source)
+    except ValueError as exc:
+        raise AdminError(f"the file is not usable: {exc}") from None
+    schema = build_schema()._schema
+    for operation in operations:
+        errors = validate(schema, parse(operation.document))
+        if errors:
+            raise AdminError(f"operation {operation.name or '(anonymous)'}: {errors[0].message}")
+    return operations
+
+
+async def allow_operations(
+    engine: AsyncEngine, *, name: str, source: str, replace: bool = False
+) -> Allowed:
+    """Register the operations of a .graphql file for a partner key: from now on the key may
+    run only its registered operations. With `replace`, those not in the file are dropped."""
+    operations = _checked_operations(source)
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        row = (
+            await conn.execute(
+                select(PartnerKey.id, Tenant.path)
+                .join(Tenant, Tenant.id == PartnerKey.tenant_id)
+                .where(PartnerKey.name == name, PartnerKey.revoked_at.is_(None))
+            )
+        ).first()
+        if row is None:
+            raise AdminError(f"there is no active partner named {name!r}")
+        known = set(
+            await conn.scalars(
+                select(PersistedOperation.sha256).where(PersistedOperation.partner_key_id == row.id)
+            )
+        )
+        wanted = {o.sha256 for o in operations}
+        new = [o for o in operations if o.sha256 not in known]
+        dropped = sorted(known - wanted) if replace else []
+        if dropped:
+            await conn.execute(
+                delete(PersistedOperation).where(
+                    PersistedOperation.partner_key_id == row.id,
+                    PersistedOperation.sha256.in_(dropped),
+                )
+            )
+        if new:
+            await conn.execute(
+                insert(PersistedOperation),
+                [
+                    {
+                        "partner_key_id": row.id,
+                        "sha256": o.sha256,
+                        "operation_name": o.name,
+                        "document": o.document,
+                        "created_at": now,
+                    }
+                    for o in new
+                ],
+            )
+        await audit.append(
+            conn,
+            [
+                audit.Entry(
+                    principal=operator(),
+                    action="partner.allow",
+                    tenant_path=row.path,
+                    subject=name,
+                    detail={
+                        "added": [{"name": o.name, "sha256": o.sha256} for o in new],
+                        "removed": dropped,
+                    },
+                )
+            ],
+            now=now,
+        )
+    return Allowed(tuple(operations), len(new), len(dropped))
+
+
+async def partner_operations(engine: AsyncEngine, *, name: str) -> list[tuple[str | None, str]]:
+    """The operations registered for a partner key: (name, sha256), by name."""
+    async with engine.connect() as conn:
+        key = await conn.scalar(select(PartnerKey.id).where(PartnerKey.name == name))
+        if key is None:
+            raise AdminError(f"there is no partner named {name!r}")
+        rows = await conn.execute(
+            select(PersistedOperation.operation_name, PersistedOperation.sha256)
+            .where(PersistedOperation.partner_key_id == key)
+            .order_by(PersistedOperation.operation_name, PersistedOperation.sha256)
+        )
+        return [(r.operation_name, r.sha256) for r in rows]
 
 
 async def bind_role(

@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 from schema.build import build_schema
 from server import scheduler
 from server.graphql_view import EhomeGraphQL
-from server.middleware import RequestId
+from server.middleware import Cors, RequestId, SecurityHeaders
 from server.runtime import Runtime
 from server.settings import Settings
 
@@ -54,6 +54,7 @@ def create_app(settings: Settings) -> Starlette:
         gc.set_threshold(*GC_THRESHOLDS)
         async with scheduler.running(runtime, settings.schedule_interval):
             yield
+        await graphql.persisted.close()
         await runtime.close()
 
     app = Starlette(
@@ -63,10 +64,16 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Mount("/", StaticFiles(directory=FRONTEND, html=True)),
         ],
-        middleware=[Middleware(RequestId)],
+        middleware=[
+            Middleware(RequestId),
+            Middleware(SecurityHeaders),
+            # Browsers on other origins get no CORS header at all unless their origin is listed.
+            *([Middleware(Cors, origins=settings.cors_origins)] if settings.cors_origins else []),
+        ],
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.engine = runtime.engine
+    app.state.persisted = graphql.persisted
     return app

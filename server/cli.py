@@ -164,15 +164,27 @@ def cmd_check_schema(args: argparse.Namespace) -> int:
         print(f"ehome: {path} is not valid GraphQL SDL: {exc.message}", file=sys.stderr)
         return 1
     new = parse_sdl(current)
+    # One line per change on stdout (greppable); the verdict on stderr.
     breaking = find_breaking_changes(old, new)
     dangerous = find_dangerous_changes(old, new)
     for label, changes in (("BREAKING ", breaking), ("DANGEROUS", dangerous)):
         for change in changes:
             print(f"{label} {change.type.name}: {change.description}")
-    if current != checked_in:
+    if breaking:
+        # Partners' clients built on the checked-in schema may fail against the code's.
         print(
-            f"ehome: the code's schema differs from {path}; run `ehome export-schema` "
-            f"and commit the file",
+            f"ehome: the code's schema differs from {path} by {len(breaking)} breaking and "
+            f"{len(dangerous)} dangerous change(s): restore what was removed or changed (to "
+            f"retire a name, deprecate it with a reason first); a break meant to ship needs "
+            f"`ehome export-schema` and a note to the partners",
+            file=sys.stderr,
+        )
+        return 1
+    if current != checked_in:
+        # Nothing breaks, but the published SDL must say what the code serves.
+        print(
+            f"ehome: the code's schema differs from {path} (no breaking changes, "
+            f"{len(dangerous)} dangerous); run `ehome export-schema` and commit the file",
             file=sys.stderr,
         )
         return 1
@@ -221,6 +233,14 @@ async def _announce(message: str) -> None:
 def cmd_partner(args: argparse.Namespace) -> int:
     from server import admin
 
+    source = ""
+    if args.action == "allow":
+        try:
+            source = Path(args.file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"ehome: cannot read {args.file}: {exc}", file=sys.stderr)
+            return 1
+
     async def work(engine: AsyncEngine) -> int:
         if args.action == "create":
             wanted = [s for part in args.scopes for s in part.replace(",", " ").split()]
@@ -237,6 +257,21 @@ def cmd_partner(args: argparse.Namespace) -> int:
             await _announce("partners")
             await _announce("policy")
             print(f"partner {args.name} revoked. {_APPLIES}")
+        elif args.action == "allow":
+            allowed = await admin.allow_operations(
+                engine, name=args.name, source=source, replace=args.replace
+            )
+            await _announce("partners")
+            for operation in allowed.operations:
+                print(f"{operation.sha256}  {operation.name or '(anonymous)'}")
+            print(
+                f"partner {args.name}: {allowed.added} operation(s) registered, "
+                f"{allowed.removed} dropped; the key may run only its registered operations. "
+                f"{_APPLIES}"
+            )
+        elif args.action == "operations":
+            for op_name, sha in await admin.partner_operations(engine, name=args.name):
+                print(f"{sha}  {op_name or '(anonymous)'}")
         else:
             for name, code, granted, active in await admin.list_partners(engine):
                 print(f"{name:<24} {code:<14} {'active ' if active else 'revoked'} {granted}")
@@ -363,6 +398,18 @@ def parser() -> argparse.ArgumentParser:
     revoke = partner_sub.add_parser("revoke", help="revoke a partner's key")
     revoke.add_argument("name")
     partner_sub.add_parser("list", help="list partners")
+    allow = partner_sub.add_parser(
+        "allow", help="register the operations of a .graphql file: the key may run only those"
+    )
+    allow.add_argument("name", help="the partner's name")
+    allow.add_argument("file", help="a .graphql file of named operations (and fragments)")
+    allow.add_argument(
+        "--replace", action="store_true", help="drop the registered operations not in the file"
+    )
+    operations = partner_sub.add_parser(
+        "operations", help="list the operations registered for a partner (sha256, name)"
+    )
+    operations.add_argument("name")
     partner.set_defaults(run=cmd_partner)
 
     user = sub.add_parser("user", help="accounts the demo seed does not make")

@@ -36,3 +36,16 @@ class Forbidden(AppError):
 
 class RateLimited(AppError):
     code = "RATE_LIMITED"
+
+
+class OperationTooComplex(AppError):
+    """An operation over one of the limits (depth, aliases, tokens, directives, root fields,
+    cost), refused before it runs; extensions name the `limit`, its `max` and the `value`."""
+
+    code = "OPERATION_TOO_COMPLEX"
+
+
+class OperationTimedOut(AppError):
+    """An operation that ran longer than EHOME_QUERY_TIMEOUT seconds and was stopped."""
+
+    code = "TIMEOUT"

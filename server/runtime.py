@@ -83,6 +83,9 @@ class Runtime:
         await self.hub.publish(events)
 
     async def close(self) -> None:
+        from server import ratelimit  # it keeps one limiter per runtime
+
+        await ratelimit.close(self)
         await self.hub.stop()
         await self.bus.stop()
         await self.engine.dispose()

@@ -43,6 +43,21 @@ class Settings:
     feed_queue: int = 1000
     ws_ping: int = 15
     schedule_interval: int = 60
+    # Operation limits, checked before execution (schema/limits.py).
+    query_timeout: int = 10
+    max_depth: int = 10
+    max_aliases: int = 30
+    max_tokens: int = 5000
+    max_directives: int = 50
+    max_root_fields: int = 20
+    max_cost: int = 20000
+    # HTTP (server/graphql_view.py, server/middleware.py).
+    max_body: int = 1024 * 1024
+    batch_max: int = 0
+    cors_origins: tuple[str, ...] = ()
+    # Cost a principal, and a client address, may spend per minute (0: no limit).
+    rate_limit: int = 100_000
+    rate_limit_address: int = 200_000
 
     @property
     def is_sqlite(self) -> bool:
@@ -75,6 +90,18 @@ DOCUMENTED: tuple[tuple[str, str, str], ...] = (
     ("EHOME_WS_PING", "15", "seconds between the server's WebSocket pings"),
     ("EHOME_SCHEDULE_INTERVAL", "60", "seconds between the scheduler's passes; 0 turns it off"),
     ("EHOME_NEW_PASSWORD", "(unset: asked)", "the password `ehome user create` sets, for scripts"),
+    ("EHOME_QUERY_TIMEOUT", "10", "seconds an operation may run"),
+    ("EHOME_MAX_DEPTH", "10", "deepest selection an operation may have"),
+    ("EHOME_MAX_ALIASES", "30", "aliases per operation"),
+    ("EHOME_MAX_TOKENS", "5000", "tokens per document"),
+    ("EHOME_MAX_DIRECTIVES", "50", "directives per operation"),
+    ("EHOME_MAX_ROOT_FIELDS", "20", "root fields per operation"),
+    ("EHOME_MAX_COST", "20000", "cost per operation, lists counted by their `first`"),
+    ("EHOME_MAX_BODY", "1048576", "bytes of a request body"),
+    ("EHOME_BATCH_MAX", "0", "operations per batched request; 0 turns batching off"),
+    ("EHOME_CORS_ORIGINS", "(unset: none)", "origins allowed to call from a browser"),
+    ("EHOME_RATE_LIMIT", "100000", "cost a principal may spend per minute; 0 turns it off"),
+    ("EHOME_RATE_LIMIT_ADDRESS", "200000", "cost a client address may spend per minute"),
 )
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -174,6 +201,28 @@ def _seconds(env: Mapping[str, str], name: str, default: int, low: int, high: in
     return int(raw)
 
 
+def _count(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, str(default)).strip()
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise SettingsError(f"{name}={raw!r} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
+    """Exact origins (scheme, host, port), comma-separated; no wildcards: credentials travel."""
+    raw = env.get("EHOME_CORS_ORIGINS", "").strip()
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if not _ORIGIN.match(origin):
+            raise SettingsError(
+                f"EHOME_CORS_ORIGINS: {origin!r} is not an origin like https://portal.example.org"
+            )
+    return origins
+
+
 def _timezone(env: Mapping[str, str]) -> str:
     name = env.get("EHOME_TIMEZONE", "Asia/Shanghai").strip()
     try:
@@ -216,4 +265,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         feed_queue=_seconds(env, "EHOME_FEED_QUEUE", 1000, 10, 1_000_000),
         ws_ping=_seconds(env, "EHOME_WS_PING", 15, 1, 3600),
         schedule_interval=_seconds(env, "EHOME_SCHEDULE_INTERVAL", 60, 0, 3600),
+        query_timeout=_seconds(env, "EHOME_QUERY_TIMEOUT", 10, 1, 600),
+        max_depth=_count(env, "EHOME_MAX_DEPTH", 10, 1, 100),
+        max_aliases=_count(env, "EHOME_MAX_ALIASES", 30, 0, 1000),
+        max_tokens=_count(env, "EHOME_MAX_TOKENS", 5000, 100, 1_000_000),
+        max_directives=_count(env, "EHOME_MAX_DIRECTIVES", 50, 0, 1000),
+        max_root_fields=_count(env, "EHOME_MAX_ROOT_FIELDS", 20, 1, 1000),
+        max_cost=_count(env, "EHOME_MAX_COST", 20000, 1, 100_000_000),
+        max_body=_count(env, "EHOME_MAX_BODY", 1024 * 1024, 1024, 100 * 1024 * 1024),
+        batch_max=_count(env, "EHOME_BATCH_MAX", 0, 0, 100),
+        cors_origins=_origins(env),
+        rate_limit=_count(env, "EHOME_RATE_LIMIT", 100_000, 0, 1_000_000_000),
+        rate_limit_address=_count(env, "EHOME_RATE_LIMIT_ADDRESS", 200_000, 0, 1_000_000_000),
     )

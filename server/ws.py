@@ -4,7 +4,9 @@
 - the server pings every EHOME_WS_PING seconds and drops a peer silent for three intervals
   (4504, "peer silent"); any message from the peer counts as a sign of life;
 - a connection ends (4403) when its access token expires: the client reconnects with a fresh
-  token and resumes the feed with `after`.
+  token and resumes the feed with `after`;
+- and (4403) within one ping interval of its session ending or its partner key being revoked,
+  in any process (identity reloads on the control bus).
 """
 
 from __future__ import annotations
@@ -65,7 +67,20 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Any, None]):
             if time.monotonic() - self._heard_at > SILENT_INTERVALS * interval:
                 await self.websocket.close(code=PEER_SILENT, reason="peer silent")
                 return
+            if self._revoked():
+                await self.websocket.close(code=TOKEN_EXPIRED, reason="credential revoked")
+                return
             await self.send_message({"type": "ping"})
+
+    def _revoked(self) -> bool:
+        """Whether the connection's session has ended or its partner key was revoked."""
+        principal = getattr(self.context, "principal", None)
+        if principal is None:
+            return False
+        identity = self.view.runtime.identity  # type: ignore[attr-defined]
+        if principal.kind == "partner":
+            return all(p.name != principal.name for p in identity.partners.values())
+        return principal.session_id in identity.revoked
 
     async def _expire(self) -> None:
         principal = getattr(self.context, "principal", None)

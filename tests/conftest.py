@@ -31,6 +31,9 @@ REQUIRE_SERVICES = os.environ.get("EHOME_REQUIRE_SERVICES") == "1"
 # Servers the tests start as processes inherit this: no scheduler passes over the demo data
 # unless a test asks for them (see settings_for).
 os.environ.setdefault("EHOME_SCHEDULE_INTERVAL", "0")
+# Nor rate limits: their own tests set them (tests/test_rate_limits.py).
+os.environ.setdefault("EHOME_RATE_LIMIT", "0")
+os.environ.setdefault("EHOME_RATE_LIMIT_ADDRESS", "0")
 BACKENDS = ("sqlite", "postgresql")
 AS_OF = date.today()
 SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
@@ -175,6 +178,18 @@ def settings_for(url: str, workdir: Path, **overrides: Any) -> Settings:
         # No scheduler passes: over the demo data they would raise reminders and warnings
         # in the middle of tests about something else. Its own tests run passes by hand.
         "schedule_interval": 0,
+        # One shared app serves the whole suite from one address, and some tests (the authz
+        # matrix, the executor's random queries, the N+1 checks at 100 a page) send documents
+        # past the production limits on purpose. tests/test_limits.py and
+        # tests/test_rate_limits.py pin the documented defaults on apps of their own.
+        "rate_limit": 0,
+        "rate_limit_address": 0,
+        "max_depth": 100,
+        "max_aliases": 1000,
+        "max_tokens": 1_000_000,
+        "max_directives": 1000,
+        "max_root_fields": 1000,
+        "max_cost": 100_000_000,
     }
     values.update(overrides)
     return Settings(**values)

@@ -389,3 +389,20 @@ async def test_ehome_partner_commands(tmp_path: Path) -> None:
     again = await _ehome(env, tmp_path, "partner", "revoke", "gov-portal")
     assert again.returncode == 1
     assert "no active partner" in again.stderr
+
+
+async def test_read_members_opens_no_personal_records(fresh: tuple[GraphQLClient, Any]) -> None:
+    # Dues and travel declarations are about members, but they are not the member list a
+    # partner's read:members opens.
+    gql, app = fresh
+    partner, _key = await partner_client(
+        app, gql, name="portal", tenant_code="d01t01", scopes=["read:members"]
+    )
+    members = await partner.data("{ members(first: 1) { edges { node { id } } } }")
+    member = members["members"]["edges"][0]["node"]["id"]
+    for query in (
+        "query($m: ID!) { duesLedger(memberId: $m) { totalCount } }",
+        "{ travelDeclarations { totalCount } }",
+    ):
+        error = await partner.error(query, {"m": member})
+        assert error["extensions"]["code"] == "FORBIDDEN", (query, error)

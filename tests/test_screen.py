@@ -137,7 +137,9 @@ def browser() -> Iterator[Any]:
 def open_screen(
     browser: Any, server: Server, username: str, size: tuple[int, int] = (1920, 1080)
 ) -> Any:
-    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    # The test drives the page with evaluated predicates, which its CSP (script-src 'self')
+    # forbids; the CSP itself is tested in tests/test_http.py.
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]}, bypass_csp=True)
     page.goto(f"{server.base}/")
     page.fill("#username", username)
     page.fill("#password", DEMO_PASSWORD)

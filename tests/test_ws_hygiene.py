@@ -162,3 +162,20 @@ def test_a_21st_operation_on_one_connection_is_refused(
         time.sleep(0.2)
         left: list[Json] = socket.drain()
         assert left == [], left
+
+
+def test_a_connection_ends_when_its_session_is_signed_out(serve: Callable[..., Served]) -> None:
+    # The access token would be good for 15 more minutes: the sign-out ends the socket anyway,
+    # within a ping interval, while another account's socket stays open.
+    served = serve(ws_ping=1)
+    with served.socket("admin.d01t01") as ended, served.socket("admin") as kept:
+        ended.subscribe("feed", FEED)
+        kept.subscribe("feed", FEED)
+        time.sleep(0.2)
+        since = time.monotonic()
+        assert served.data("admin.d01t01", "mutation { logout }") == {"logout": True}
+        code, elapsed = closed_after(ended, since, 5.0)
+        assert code == 4403
+        assert elapsed <= 2.5, elapsed
+        with pytest.raises(TimeoutError):
+            kept.raw(1.5)  # pings only, answered by the helper: no close

@@ -34,6 +34,7 @@ ALERT_TITLES = {
     "token.revoked_use": "已注销的令牌或密钥仍在使用",
     "authz.forbidden_burst": "短时间内多次越权访问",
     "audit.chain_broken": "审计日志哈希链校验失败",
+    "rate_limit": "请求过于频繁，已限流",
 }
 VERIFY_CHUNK = 5000
 

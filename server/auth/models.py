@@ -1,10 +1,11 @@
-"""Accounts, sign-in sessions, refresh tokens and partner keys. Secrets are stored hashed."""
+"""Accounts, sign-in sessions, refresh tokens, partner keys and the operations registered for
+them. Secrets are stored hashed."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, UTCDateTime
@@ -62,6 +63,24 @@ class PartnerKey(Base):
     scopes: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PersistedOperation(Base):
+    """An operation registered for a partner key (`ehome partner allow`). A key with any
+    registered operations may run only those (server/persisted.py). `document` is the
+    operation with the fragments it uses, printed canonically; `sha256` is its hex digest."""
+
+    __tablename__ = "persisted_operations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Looked up through the unique constraint, whose first column it is.
+    partner_key_id: Mapped[int] = mapped_column(ForeignKey("partner_keys.id"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    operation_name: Mapped[str | None] = mapped_column(String(200))
+    document: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (UniqueConstraint("partner_key_id", "sha256"),)
 
 
 class LoginThrottle(Base):
