@@ -10,9 +10,10 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from policies import grants
 from policies.models import CasbinRule
@@ -164,18 +165,24 @@ async def create_partner(
     return NewPartner(name, key, path, tuple(sorted(set(scopes))))
 
 
+async def _active_partner(conn: AsyncConnection, name: str) -> Any:
+    """The partner's key id and tenant path, or AdminError."""
+    row = (
+        await conn.execute(
+            select(PartnerKey.id, Tenant.path)
+            .join(Tenant, Tenant.id == PartnerKey.tenant_id)
+            .where(PartnerKey.name == name, PartnerKey.revoked_at.is_(None))
+        )
+    ).first()
+    if row is None:
+        raise AdminError(f"there is no active partner named {name!r}")
+    return row
+
+
 async def revoke_partner(engine: AsyncEngine, *, name: str) -> None:
     now = datetime.now(UTC)
     async with engine.begin() as conn:
-        row = (
-            await conn.execute(
-                select(PartnerKey.id, Tenant.path)
-                .join(Tenant, Tenant.id == PartnerKey.tenant_id)
-                .where(PartnerKey.name == name, PartnerKey.revoked_at.is_(None))
-            )
-        ).first()
-        if row is None:
-            raise AdminError(f"there is no active partner named {name!r}")
+        row = await _active_partner(conn, name)
         await conn.execute(update(PartnerKey).where(PartnerKey.id == row.id).values(revoked_at=now))
         await grants.unbind(conn, subject=f"partner:{name}", role=Role.PARTNER, path=row.path)
         await audit.append(
@@ -235,15 +242,7 @@ async def allow_operations(
     operations = _checked_operations(source)
     now = datetime.now(UTC)
     async with engine.begin() as conn:
-        row = (
-            await conn.execute(
-                select(PartnerKey.id, Tenant.path)
-                .join(Tenant, Tenant.id == PartnerKey.tenant_id)
-                .where(PartnerKey.name == name, PartnerKey.revoked_at.is_(None))
-            )
-        ).first()
-        if row is None:
-            raise AdminError(f"there is no active partner named {name!r}")
+        row = await _active_partner(conn, name)
         known = set(
             await conn.scalars(
                 select(PersistedOperation.sha256).where(PersistedOperation.partner_key_id == row.id)
