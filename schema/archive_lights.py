@@ -38,6 +38,7 @@ from server.audit import service as audit
 from server.errors import BadUserInput
 from server.feed.events import Event
 from server.feed.models import Light
+from server.members.privacy import masked_name
 from server.sql import AnyRow
 from tenants.models import Tenant, TenantLevel
 
@@ -223,7 +224,7 @@ def _pk(value: strawberry.ID, kind: str, argument: str) -> int:
 
 def _name(ctx: Context, name: str, path: str, member_id: int) -> str:
     sensitive = ctx.scope(Resource.ARCHIVE, Action.READ_SENSITIVE)
-    return name if sensitive.admits(path, member=member_id) else service.masked(name)
+    return name if sensitive.admits(path, member=member_id) else masked_name(name)
 
 
 def _reasons(text: str | None) -> list[LightReason]:

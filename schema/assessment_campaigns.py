@@ -23,7 +23,8 @@ from server.assessments import campaigns as service
 from server.assessments import results
 from server.assessments.models import CampaignStatus, Method, TargetKind
 from server.errors import BadUserInput
-from server.feed.events import tenant_info
+from server.feed.events import TENANT_FACTS, tenant_info
+from server.feed.events import tenant_facts as event_tenant
 from server.sql import AnyRow
 from tenants.models import Tenant
 
@@ -200,16 +201,6 @@ def _checked(data: LaunchAssessmentCampaignInput) -> dict[str, Any]:
     }
 
 
-_TENANT_FACTS = select(
-    Tenant.id, Tenant.code, Tenant.name, Tenant.level, Tenant.path, Tenant.parent_id
-)
-
-
-def facts_of(row: AnyRow) -> dict[str, Any]:
-    """A tenant row as feed events carry it."""
-    return dict(row._mapping) | {"level": str(row.level)}
-
-
 async def tenant_facts(conn: AsyncConnection, path: str) -> dict[str, Any]:
     tenant = await tenant_info(conn, path)
     assert tenant is not None  # tenants are never deleted
@@ -232,13 +223,13 @@ class AssessmentCampaignMutation:
             raise BadUserInput("under must be the id of a Tenant", argument="under")
         values = _checked(input)
         async with ctx.runtime.write() as (conn, outbox):
-            row = (await conn.execute(_TENANT_FACTS.where(Tenant.id == tenant_pk))).first()
+            row = (await conn.execute(select(*TENANT_FACTS).where(Tenant.id == tenant_pk))).first()
             # Out of reach and absent are the same refusal: existence does not leak.
-            if row is None or not ctx.scope(Resource.ASSESSMENT, Action.WRITE).contains(row.path):
+            if row is None or not ctx.scope(Resource.ASSESSMENT, Action.WRITE).contains(row.t_path):
                 raise ctx.denied(
-                    "launch assessment campaigns there", path=None if row is None else row.path
+                    "launch assessment campaigns there", path=None if row is None else row.t_path
                 )
-            tenant = facts_of(row)
+            tenant = event_tenant(row)
             campaign_id, event = await service.launch(
                 conn,
                 template_code=input.template_code,

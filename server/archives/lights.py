@@ -53,10 +53,11 @@ from server.audit.models import AuditHead
 from server.auth.models import User
 from server.db import Db
 from server.errors import BadUserInput
-from server.feed.events import Event, emit, hold_turn
+from server.feed.events import TENANT_FACTS, Event, emit, hold_turn, tenant_facts
 from server.feed.models import Alert, FeedKind, Light
 from server.feed.service import open_warning
 from server.members.models import Member
+from server.members.privacy import masked_name
 from server.sql import AnyRow, AnySelect, counted, keyset, memoized, page_params
 from tenants.models import Tenant
 from tenants.paths import upper_bound
@@ -67,11 +68,6 @@ LIGHT_NAMES = {Light.RED: "红灯", Light.YELLOW: "黄灯", Light.GREEN: "绿灯
 NEEDS_PLAN = (Light.YELLOW.value, Light.RED.value)
 CHUNK = 1000
 MAX_TEXT = 2000
-
-
-def masked(name: str) -> str:
-    """A cadre as the feed names it: the surname and 某 (王某)."""
-    return f"{name[:1]}某" if name else "某"
 
 
 def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
@@ -91,16 +87,7 @@ async def _by_cadre(
 
 
 _FACTS = (
-    select(
-        Cadre.id,
-        Member.name,
-        Tenant.id.label("t_id"),
-        Tenant.code,
-        Tenant.name.label("t_name"),
-        Tenant.level,
-        Tenant.path,
-        Tenant.parent_id,
-    )
+    select(Cadre.id, Member.name, *TENANT_FACTS)
     .join(Member, Member.id == Cadre.member_id)
     .join(Tenant, Tenant.id == Cadre.tenant_id)
 )
@@ -113,17 +100,6 @@ _NEGATIVES = (
         ArchiveRecord.occurred_on > bindparam("since"),
     )
 )
-
-
-def _tenant(row: AnyRow) -> dict[str, Any]:
-    return {
-        "id": row.t_id,
-        "code": row.code,
-        "name": row.t_name,
-        "level": str(row.level),
-        "path": row.path,
-        "parent_id": row.parent_id,
-    }
 
 
 async def evaluate(
@@ -165,7 +141,7 @@ async def evaluate(
     for cadre in facts:
         light, reasons = light_rules.verdict(
             rules,
-            path=cadre.path,
+            path=cadre.t_path,
             scores=scores.get(cadre.id),
             negatives=negatives.get(cadre.id, ()),
             today=today,
@@ -235,8 +211,8 @@ async def _tell(
     reasons: list[dict[str, Any]],
     now: datetime,
 ) -> Event:
-    tenant = _tenant(cadre)
-    who = masked(cadre.name)
+    tenant = tenant_facts(cadre)
+    who = masked_name(cadre.name)
     data = {
         "cadre": cadre.id,
         "from": None if before is None else before.value,
@@ -503,7 +479,7 @@ async def create_plan(
             audit.Entry(
                 principal=actor,
                 action="archive.plan.create",
-                tenant_path=cadre.path,
+                tenant_path=cadre.t_path,
                 subject=str(plan_id),
                 client_address=client,
                 detail={

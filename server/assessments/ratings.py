@@ -30,7 +30,7 @@ from server.activities.models import Activity
 from server.assessments.models import BranchRating, MemberIndex
 from server.assessments.scoring import Outcome
 from server.branches.models import Branch
-from server.feed.events import Event
+from server.feed.events import TENANT_FACTS, Event, tenant_facts
 from server.feed.models import Light
 from server.feed.service import open_warning
 from server.members.models import Member
@@ -104,16 +104,7 @@ async def participation_scores(
 
 async def _branch_places(conn: AsyncConnection, branch_ids: Iterable[int]) -> dict[int, Any]:
     rows = await conn.execute(
-        select(
-            Branch.id,
-            Branch.name,
-            Tenant.id.label("t_id"),
-            Tenant.code,
-            Tenant.name.label("t_name"),
-            Tenant.level,
-            Tenant.path,
-            Tenant.parent_id,
-        )
+        select(Branch.id, Branch.name, *TENANT_FACTS)
         .join(Tenant, Tenant.id == Branch.tenant_id)
         .where(Branch.id.in_(sorted(branch_ids)))
     )
@@ -123,18 +114,10 @@ async def _branch_places(conn: AsyncConnection, branch_ids: Iterable[int]) -> di
 async def _warn(conn: AsyncConnection, place: Any, stars: int, now: datetime, why: str) -> Event:
     light = light_of(stars)
     assert light is not None
-    tenant = {
-        "id": place.t_id,
-        "code": place.code,
-        "name": place.t_name,
-        "level": str(place.level),
-        "path": place.path,
-        "parent_id": place.parent_id,
-    }
     return await open_warning(
         conn,
         cause="fortress_stars",
-        tenant=tenant,
+        tenant=tenant_facts(place),
         branch={"id": place.id, "name": place.name},
         title=f"{place.t_name} · {place.name}：堡垒指数{stars}星（{why}）",
         light=light,

@@ -136,22 +136,30 @@ async def nobody(_events: Sequence[Event]) -> None:
     """A publisher for code that runs outside a server (the CLI without Redis)."""
 
 
-async def tenant_info(conn: AsyncConnection, path: str) -> dict[str, Any] | None:
-    """What an event carries of its tenant."""
-    row = (
-        await conn.execute(
-            select(
-                Tenant.id, Tenant.code, Tenant.name, Tenant.level, Tenant.path, Tenant.parent_id
-            ).where(Tenant.path == path)
-        )
-    ).first()
-    if row is None:
-        return None
+# The tenant columns a statement selects (joined to its own rows) for `tenant_facts`.
+TENANT_FACTS = (
+    Tenant.id.label("t_id"),
+    Tenant.code.label("t_code"),
+    Tenant.name.label("t_name"),
+    Tenant.level.label("t_level"),
+    Tenant.path.label("t_path"),
+    Tenant.parent_id.label("t_parent_id"),
+)
+
+
+def tenant_facts(row: Any) -> dict[str, Any]:
+    """What an event carries of its tenant, from a row that selected TENANT_FACTS."""
     return {
-        "id": row.id,
-        "code": row.code,
-        "name": row.name,
-        "level": str(row.level),
-        "path": row.path,
-        "parent_id": row.parent_id,
+        "id": row.t_id,
+        "code": row.t_code,
+        "name": row.t_name,
+        "level": str(row.t_level),
+        "path": row.t_path,
+        "parent_id": row.t_parent_id,
     }
+
+
+async def tenant_info(conn: AsyncConnection, path: str) -> dict[str, Any] | None:
+    """What an event carries of the tenant at `path`."""
+    row = (await conn.execute(select(*TENANT_FACTS).where(Tenant.path == path))).first()
+    return None if row is None else tenant_facts(row)

@@ -67,10 +67,11 @@ from server.auth.models import User
 from server.branches.models import Branch
 from server.db import Db, UTCDateTime
 from server.errors import BadUserInput
-from server.feed.events import Event, emit
+from server.feed.events import TENANT_FACTS, Event, emit, tenant_facts
 from server.feed.models import FeedKind, Light
 from server.feed.service import open_warning
 from server.members.models import Member
+from server.members.privacy import masked_name
 from server.reminders.models import (
     DeclarationStatus,
     DuesEntry,
@@ -87,8 +88,6 @@ GRACE = timedelta(days=15)
 ASSESSMENT_NOTICE = timedelta(days=1)
 SYSTEM = "system"
 ID_CHUNK = 5000
-_COMPOUND = "欧阳司马诸葛上官东方皇甫尉迟公孙慕容令狐长孙宇文司徒夏侯轩辕端木西门南宫"
-COMPOUND_SURNAMES = frozenset(_COMPOUND[i : i + 2] for i in range(0, len(_COMPOUND), 2))
 
 
 class Cause(enum.StrEnum):
@@ -133,12 +132,6 @@ def anniversary_days(today: date) -> list[tuple[int, int]]:
     return days
 
 
-def masked_name(name: str) -> str:
-    """The surname and 某: how a warning names a member (王某, 欧阳某)."""
-    surname = name[:2] if name[:2] in COMPOUND_SURNAMES else name[:1]
-    return f"{surname}某"
-
-
 # -- inserting reminders, once per cause ----------------------------------------------------------
 
 _COLUMNS = ("member_id", "username", "cause", "cause_key", "light", "title", "created_at")
@@ -167,27 +160,6 @@ async def _insert_selected(conn: AsyncConnection, rows: AnySelect) -> int:
     return int((await conn.execute(stmt)).rowcount or 0)
 
 
-def _tenant_facts(row: AnyRow) -> dict[str, Any]:
-    return {
-        "id": row.t_id,
-        "code": row.t_code,
-        "name": row.t_name,
-        "level": str(row.t_level),
-        "path": row.t_path,
-        "parent_id": row.t_parent_id,
-    }
-
-
-_TENANT = (
-    Tenant.id.label("t_id"),
-    Tenant.code.label("t_code"),
-    Tenant.name.label("t_name"),
-    Tenant.level.label("t_level"),
-    Tenant.path.label("t_path"),
-    Tenant.parent_id.label("t_parent_id"),
-)
-
-
 async def _announce(
     conn: AsyncConnection,
     cause: Cause,
@@ -201,7 +173,7 @@ async def _announce(
     this pass created), titled `<tenant> · <title>` with `{members}` in `title` replaced by
     how many members they concern; the reminders point at it."""
     rows = await conn.execute(
-        select(R.id, R.member_id, *_TENANT)
+        select(R.id, R.member_id, *TENANT_FACTS)
         .join(Member, Member.id == R.member_id)
         .join(Branch, Branch.id == Member.branch_id)
         .join(Tenant, Tenant.id == Branch.tenant_id)
@@ -211,7 +183,7 @@ async def _announce(
     groups: dict[str, tuple[dict[str, Any], list[int], set[int]]] = {}
     for row in rows:
         tenant, reminder_ids, members = groups.setdefault(
-            row.t_path, (_tenant_facts(row), [], set())
+            row.t_path, (tenant_facts(row), [], set())
         )
         reminder_ids.append(row.id)
         members.add(row.member_id)
