@@ -151,6 +151,9 @@ class Authz:
                 elif resource in (Resource.BRANCH, Resource.ACTIVITY):
                     if principal.branch_id is not None:
                         branch_ids.add(principal.branch_id)
+                elif resource in SERVICE_COLUMNS:
+                    # The services offered where it lives: its branch's tenant's subtree.
+                    roots.append(binding.path)
                 elif resource in (Resource.TENANT, Resource.ASSESSMENT):
                     # Templates are district-wide reference data: members read them all.
                     roots.append(binding.path)
@@ -161,6 +164,10 @@ class Authz:
 
 # What a MEMBER binding opens of these resources: its own rows only.
 MEMBER_OWN = frozenset({Resource.ARCHIVE, Resource.REMINDER, Resource.SCREENING})
+# The service columns: a MEMBER binding opens its own tenant's subtree of them (read only).
+SERVICE_COLUMNS = frozenset(
+    {Resource.LEARNING, Resource.LECTURER, Resource.VOLUNTEER, Resource.VENUE, Resource.ONE_FORM}
+)
 
 
 def _partner_may(principal: Principal, resource: Resource | str) -> bool:

@@ -31,6 +31,13 @@ class Resource(enum.StrEnum):
     ARCHIVE_RULE = "archive_rule"  # the traffic-light rules
     REMINDER = "reminder"
     SCREENING = "screening"  # read: counts without names; read_sensitive: results
+    # The service columns (e学习 / e服务). read: what the caller may see and take part in;
+    # write: publishing and managing it (admins).
+    LEARNING = "learning"  # courses, micro-classes, topics, books, classes; enrolments
+    LECTURER = "lecturer"  # red lecturers, their bookings, live classes and quizzes
+    VOLUNTEER = "volunteer"  # service centers, micro-wishes, volunteer services
+    VENUE = "venue"  # venues and their bookings
+    ONE_FORM = "one_form"  # one-form service types, applications and approvals
 
 
 class Action(enum.StrEnum):
