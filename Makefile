@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/feed.py
 	$(BIN)/python bench/assessments.py
 	$(BIN)/python bench/archive.py
+	$(BIN)/python bench/services.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -69,6 +69,7 @@ CAUSE_CALLS = {
     Cause.TRAVEL_UNDECLARED: "remind_travel",
     Cause.POLITICAL_BIRTHDAY: "remind_birthdays",
     Cause.ASSESSMENT_DUE: "remind_assessments",
+    Cause.VENUE_BOOKING: "remind_venue_bookings",
 }
 
 

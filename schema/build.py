@@ -28,15 +28,21 @@ from schema.executor import PlannedExecutionContext
 from schema.feed import FeedEventNode, FeedQuery, FeedSubscription
 from schema.grants import GrantMutation
 from schema.introspection import IntrospectionGate
+from schema.learning import LearningMutation, LearningQuery
+from schema.lecturers import LecturerMutation, LecturerQuery
 from schema.limits import OperationLimits
+from schema.live_classes import LiveClassMutation, LiveClassQuery, LiveClassSubscription
 from schema.members import MemberQuery
 from schema.node import NodeQuery
+from schema.one_form import OneFormMutation, OneFormQuery
 from schema.overview import OverviewQuery, OverviewSubscription
 from schema.reminders import ReminderMutation, ReminderQuery
 from schema.screening import ScreeningMutation, ScreeningQuery
 from schema.stats import StatsQuery
 from schema.tenants import TenantQuery
 from schema.types import ActivityNode, BranchNode, MemberNode, TenantNode
+from schema.venues import VenueMutation, VenueQuery
+from schema.volunteering import VolunteeringMutation, VolunteeringQuery
 
 Query = merge_types(
     "Query",
@@ -59,6 +65,12 @@ Query = merge_types(
         LightQuery,
         ReminderQuery,
         ScreeningQuery,
+        LearningQuery,
+        VenueQuery,
+        OneFormQuery,
+        VolunteeringQuery,
+        LecturerQuery,
+        LiveClassQuery,
     ),
 )
 Mutation = merge_types(
@@ -74,9 +86,17 @@ Mutation = merge_types(
         LightMutation,
         ReminderMutation,
         ScreeningMutation,
+        LearningMutation,
+        VenueMutation,
+        OneFormMutation,
+        VolunteeringMutation,
+        LecturerMutation,
+        LiveClassMutation,
     ),
 )
-Subscription = merge_types("Subscription", (FeedSubscription, OverviewSubscription))
+Subscription = merge_types(
+    "Subscription", (FeedSubscription, OverviewSubscription, LiveClassSubscription)
+)
 
 
 class EndOfOperation(SchemaExtension):

@@ -37,7 +37,8 @@ strawberry.enum(
     Cause,
     name="ReminderCause",
     description="Why a member is reminded: dues overdue, travel abroad without an approved "
-    "declaration, the anniversary of joining, assessment submissions due.",
+    "declaration, the anniversary of joining, assessment submissions due, a venue booking "
+    "starting within a day.",
 )
 strawberry.enum(
     DeclarationStatus,

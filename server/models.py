@@ -30,7 +30,25 @@ from server.auth.models import AuthSession, LoginThrottle, PartnerKey, RefreshTo
 from server.branches.models import Branch
 from server.db import Base
 from server.feed.models import Alert, FeedEventRow
+from server.learning.models import LearningClassItem, LearningEnrolment, LearningItem
+from server.lecturers.models import (
+    Lecturer,
+    LecturerBooking,
+    LecturerSlotHold,
+    LiveAnswer,
+    LiveAttendance,
+    LiveClass,
+    LiveQuestion,
+)
 from server.members.models import Member
+from server.one_form.models import (
+    OneFormApplication,
+    OneFormApproval,
+    OneFormDepartment,
+    OneFormServiceDepartment,
+    OneFormServiceType,
+    OneFormStaff,
+)
 from server.reminders.models import (
     DuesEntry,
     Reminder,
@@ -39,6 +57,13 @@ from server.reminders.models import (
     TravelRecord,
 )
 from server.screening.models import ScreeningResult, ScreeningScale
+from server.venues.models import Venue, VenueBooking, VenueGranule
+from server.volunteering.models import (
+    MicroWish,
+    ServiceCenter,
+    VolunteerService,
+    VolunteerSignup,
+)
 from tenants.models import Tenant
 
 __all__ = [
@@ -70,11 +95,28 @@ __all__ = [
     "CasbinRule",
     "DuesEntry",
     "FeedEventRow",
+    "LearningClassItem",
+    "LearningEnrolment",
+    "LearningItem",
+    "Lecturer",
+    "LecturerBooking",
+    "LecturerSlotHold",
     "LightChange",
     "LightRule",
+    "LiveAnswer",
+    "LiveAttendance",
+    "LiveClass",
+    "LiveQuestion",
     "LoginThrottle",
     "Member",
     "MemberIndex",
+    "MicroWish",
+    "OneFormApplication",
+    "OneFormApproval",
+    "OneFormDepartment",
+    "OneFormServiceDepartment",
+    "OneFormServiceType",
+    "OneFormStaff",
     "PartnerKey",
     "RefreshToken",
     "RemediationPlan",
@@ -82,8 +124,14 @@ __all__ = [
     "SchedulerLease",
     "ScreeningResult",
     "ScreeningScale",
+    "ServiceCenter",
     "Tenant",
     "TravelDeclaration",
     "TravelRecord",
     "User",
+    "Venue",
+    "VenueBooking",
+    "VenueGranule",
+    "VolunteerService",
+    "VolunteerSignup",
 ]

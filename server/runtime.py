@@ -19,6 +19,7 @@ from server.db import make_engine, read_engine
 from server.feed.bus import LocalBus, make_bus
 from server.feed.events import Event
 from server.feed.hub import Hub
+from server.lecturers.live import LiveHub
 from server.settings import Settings
 
 
@@ -34,6 +35,7 @@ class Runtime:
     tokens: TokenPolicy
     timezone: ZoneInfo
     hub: Hub
+    live: LiveHub  # live-class messages (server/lecturers/live.py)
     _started: asyncio.Lock = field(default_factory=asyncio.Lock)
     _ready: bool = False
 
@@ -46,6 +48,7 @@ class Runtime:
         bus = make_bus(settings.redis_url, settings.redis_prefix)
         return cls(
             hub=Hub(engine, bus),
+            live=LiveHub(bus),
             settings=settings,
             engine=engine,
             reads=read_engine(engine),

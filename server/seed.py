@@ -17,6 +17,8 @@ from server.archives.demo import archive_rows
 from server.archives.rules import default_rule_rows
 from server.assessments.standard import standard_rows
 from server.auth.passwords import hash_password
+from server.learning.demo import learning_rows
+from server.lecturers.demo import lecturer_rows
 from server.models import (
     Activity,
     AssessmentIndicator,
@@ -28,8 +30,11 @@ from server.models import (
     Tenant,
     User,
 )
+from server.one_form.demo import one_form_rows
 from server.reminders.demo import reminder_rows
 from server.screening.scales import scale_rows
+from server.venues.demo import venue_rows
+from server.volunteering.demo import volunteering_rows
 from tenants.demo import DemoData, demo_accounts, demo_bindings, generate
 
 CHUNK = 2000
@@ -135,6 +140,16 @@ async def seed(
         *reminder_rows(data, seed=seed, as_of=as_of),
         # The public well-being screening scales: reference data.
         (ScreeningScale.__table__, scale_rows()),  # type: ignore[list-item]
+        # The learning catalogue, cohorts, and members' enrolments and completions.
+        *learning_rows(data, seed=seed, as_of=as_of),
+        # The red lecturers' register and a few bookings.
+        *lecturer_rows(data, seed=seed, as_of=as_of),
+        # The venues members and admins book (no bookings).
+        *venue_rows(data, seed=seed),
+        # The service centers (178 party-mass + 24 community at district scale).
+        *volunteering_rows(data, seed=seed, as_of=as_of),
+        # One-form departments, service types and half a year of applications.
+        *one_form_rows(data, seed=seed, as_of=as_of),
     ]
     if demo_password is not None:
         tables.append((User.__table__, account_rows(data, demo_password, seed=seed)))  # type: ignore[arg-type]

@@ -8,17 +8,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+import pytest
+from sqlalchemy import delete, func, insert, select
 
 from schema.ids import global_id
 from server.activities.models import Activity
-from server.assessments.models import RuleKind
+from server.assessments.models import MemberIndex, RuleKind
 from server.assessments.ratings import blend, stars_of
 from server.assessments.standard import STANDARD_TEMPLATES
 from server.audit.models import AuditEntry
 from server.auth.models import User
 from server.branches.models import Branch
 from server.feed.models import Alert, FeedEventRow
+from server.learning.models import LearningEnrolment, LearningItem
 from server.members.models import Member
 from tenants.models import Tenant
 from tests.conftest import GraphQLClient
@@ -293,6 +295,8 @@ async def test_a_member_sees_its_own_results_only(fresh: tuple[GraphQLClient, An
             SUBMIT,
             {"c": campaign, "t": target, "m": "ORGANIZATIONAL", "s": scores("vanguard_index", top)},
         )
+    # Learning counts too: the member completed 8 credit hours yesterday.
+    await complete_learning(app, member_id, hours=8.0)
     await gql.data(CLOSE, {"c": campaign})
 
     member = await gql.as_user(username)
@@ -325,8 +329,54 @@ async def test_a_member_sees_its_own_results_only(fresh: tuple[GraphQLClient, An
         for e in (await gql.data(INDICES_FULL))["vanguardIndices"]["edges"]
     }
     participation = round(100 / 12, 2)
-    for target in (me, them):
+    # L, the learning share, is the member's own, stored with its index (server/learning).
+    async with app.state.runtime.engine.connect() as conn:
+        learning = dict(
+            (await conn.execute(select(MemberIndex.member_id, MemberIndex.learning_score))).all()
+        )
+    assert learning[member_id] >= round(100 * 8 / 32, 2)
+    for target, pk in ((me, member_id), (them, neighbour)):
         got = after[target]
         assert got["activityScore"] == participation
-        assert got["value"] == blend(got["assessmentScore"], participation, 0.7)
+        assert got["value"] == pytest.approx(
+            0.6 * got["assessmentScore"] + 0.2 * participation + 0.2 * learning[pk], abs=0.01
+        )
     assert after[me]["assessmentScore"] == 0.0 and after[them]["assessmentScore"] == 100.0
+
+
+async def complete_learning(app: Any, member_id: int, *, hours: float) -> None:
+    """A learning item of `hours` credit hours the member completed yesterday."""
+    now = datetime.now(UTC)
+    async with app.state.runtime.engine.begin() as conn:
+        item = (
+            await conn.execute(
+                insert(LearningItem)
+                .values(
+                    section="COURSE",
+                    title="先锋指数学习",
+                    summary="",
+                    credit_hours=hours,
+                    categories="[]",
+                    tags="[]",
+                    tenant_path="/d01/",
+                    state="PUBLISHED",
+                    enrolled=0,
+                    created_by="admin",
+                    created_at=now,
+                    published_at=now,
+                    updated_at=now,
+                )
+                .returning(LearningItem.id)
+            )
+        ).scalar_one()
+        await conn.execute(
+            insert(LearningEnrolment).values(
+                item_id=item,
+                member_id=member_id,
+                progress=100,
+                enrolled_at=now - timedelta(days=2),
+                updated_at=now - timedelta(days=1),
+                completed_at=now - timedelta(days=1),
+                credit_hours=hours,
+            )
+        )

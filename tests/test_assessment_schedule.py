@@ -32,10 +32,12 @@ from server.assessments.standard import VANGUARD_INDEX, StandardTemplate
 from server.audit.models import AuditEntry
 from server.branches.models import Branch
 from server.feed.models import Alert, FeedEventRow
+from server.learning.models import LearningEnrolment
 from server.members.models import Member
 from tenants.models import Tenant
 from tests.conftest import GraphQLClient
 from tests.test_assessment_campaigns import LAUNCH, STAR, SUBMIT, valid_scores
+from tests.test_assessment_results import complete_learning
 
 CLOSE = "mutation($c: ID!) { closeAssessmentCampaign(campaignId: $c) { id status closedAt } }"
 RECORD = "mutation($input: RecordActivityInput!) { recordActivity(input: $input) { id } }"
@@ -593,6 +595,8 @@ async def test_vanguard_index_results_index_members(fresh: tuple[GraphQLClient, 
     )
     await submit(junior, campaign, top, "DEMOCRATIC", top_scores(VANGUARD_INDEX), "Member")
     await submit(junior, campaign, bottom, "DEMOCRATIC", lowest_scores(VANGUARD_INDEX), "Member")
+    # Learning counts too: `top` completed 12 credit hours yesterday.
+    await complete_learning(app, top, hours=12.0)
     now = await closes_at(app, campaign) + timedelta(minutes=1)
     assert await schedule.close_due(runtime, now) == [campaign]
     stored = await results_of(app, campaign)
@@ -617,13 +621,27 @@ async def test_vanguard_index_results_index_members(fresh: tuple[GraphQLClient, 
                 select(func.count()).select_from(Member).where(Member.branch_id == branch)
             )
             participation[member] = round(min(100.0, 100.0 * attended / (size * 12)), 2)
+        # L: the credit hours completed in the 365 days before the close, against 32 a year.
+        learning = {}
+        for member in (top, bottom):
+            hours = await conn.scalar(
+                select(func.coalesce(func.sum(LearningEnrolment.credit_hours), 0.0)).where(
+                    LearningEnrolment.member_id == member,
+                    LearningEnrolment.completed_at > now - timedelta(days=365),
+                )
+            )
+            learning[member] = round(min(100.0, 100.0 * float(hours) / 32), 2)
+    assert learning[top] >= round(100 * 12 / 32, 2)
     # A member nobody assessed gets no index: no result is not a result of 0.
     assert set(indices) == {top, bottom}
     assert any(participation.values())  # the seeded activities count
     for member, assessment in ((top, 100.0), (bottom, 0.0)):
         row = indices[member]
         assert (row.assessment_score, row.activity_score) == (assessment, participation[member])
-        assert row.value == pytest.approx(0.7 * assessment + 0.3 * participation[member], abs=0.01)
+        assert row.learning_score == learning[member]
+        assert row.value == pytest.approx(
+            0.6 * assessment + 0.2 * participation[member] + 0.2 * learning[member], abs=0.01
+        )
         assert (row.campaign_id, row.updated_at) == (campaign, now)
     # An activity at the member's branch refreshes its participation at once.
     branch = branch_of[top]
@@ -643,11 +661,17 @@ async def test_vanguard_index_results_index_members(fresh: tuple[GraphQLClient, 
     taking_part = round(min(100.0, 100.0 * attended / (size * 12)), 2)
     row = refreshed[top]
     assert row.activity_score == taking_part
-    assert row.value == pytest.approx(0.7 * 100.0 + 0.3 * taking_part, abs=0.01)
+    # Its learning share stays as it was: it changes when the member completes an item.
+    assert row.learning_score == learning[top]
+    assert row.value == pytest.approx(
+        0.6 * 100.0 + 0.2 * taking_part + 0.2 * learning[top], abs=0.01
+    )
     assert before <= row.updated_at <= after
     if branch_of[bottom] == branch:  # its branch's members, every one
         assert refreshed[bottom].activity_score == taking_part
-        assert refreshed[bottom].value == pytest.approx(0.3 * taking_part, abs=0.01)
+        assert refreshed[bottom].value == pytest.approx(
+            0.2 * taking_part + 0.2 * learning[bottom], abs=0.01
+        )
     else:  # another branch's members are left alone
         assert refreshed[bottom] == indices[bottom]
 

@@ -28,6 +28,7 @@ from server.members.models import Member
 from server.reminders import schedule, service
 from server.reminders.models import DuesEntry, Reminder, TravelDeclaration, TravelRecord
 from server.reminders.service import Cause
+from server.venues.models import Venue, VenueBooking
 from tenants.models import Tenant
 from tests.conftest import GraphQLClient
 from tests.test_assessment_schedule import launch, place
@@ -153,6 +154,31 @@ async def add(app: Any, model: Any, **values: Any) -> int:
         return int(made.scalar_one())
 
 
+async def book_soon(app: Any, person: Person, starts_at: datetime) -> int:
+    """A confirmed venue booking of `person` (a row, as bookVenue makes it), for the
+    venue_booking cause (tests/test_venues.py books through the API)."""
+    async with app.state.runtime.engine.begin() as conn:
+        branch = await conn.scalar(select(Member.branch_id).where(Member.id == person.member_id))
+        venue = await conn.scalar(select(func.min(Venue.id)))
+        made = await conn.execute(
+            insert(VenueBooking)
+            .values(
+                venue_id=venue,
+                branch_id=branch,
+                booked_by=person.username,
+                member_id=person.member_id,
+                purpose="主题党日",
+                head_count=5,
+                starts_at=starts_at,
+                ends_at=starts_at + timedelta(hours=1),
+                status="CONFIRMED",
+                created_at=starts_at - timedelta(days=3),
+            )
+            .returning(VenueBooking.id)
+        )
+        return int(made.scalar_one())
+
+
 async def set_joined(app: Any, member_id: int, joined: date) -> None:
     async with app.state.runtime.engine.begin() as conn:
         await conn.execute(update(Member).where(Member.id == member_id).values(joined_on=joined))
@@ -267,6 +293,7 @@ async def test_each_cause_is_reminded_once_across_two_passes(
         evaluators=[("ORGANIZATIONAL", str(debtor.username), None)],
         closes_in=timedelta(hours=12),
     )
+    booking = await book_soon(app, debtor, now + timedelta(hours=12))
     before_events = await last_event_id(app)
 
     first = await run(app, now)
@@ -276,6 +303,7 @@ async def test_each_cause_is_reminded_once_across_two_passes(
         Cause.TRAVEL_UNDECLARED: str(trip),
         Cause.POLITICAL_BIRTHDAY: f"{greeted.member_id}:{today.year}",
         Cause.ASSESSMENT_DUE: f"{campaign}:{debtor.username}",
+        Cause.VENUE_BOOKING: str(booking),
     }
     for cause, key in mine.items():
         assert len(await keyed(app, cause, key)) == 1, cause

@@ -22,6 +22,8 @@ from server.archives.rules import default_rule_rows
 from server.assessments.standard import standard_rows
 from server.auth.passwords import verify_password
 from server.db import make_engine
+from server.learning.demo import learning_rows
+from server.lecturers.demo import lecturer_rows
 from server.migrate import upgrade_async
 from server.models import (
     Activity,
@@ -34,17 +36,36 @@ from server.models import (
     Cadre,
     CasbinRule,
     DuesEntry,
+    LearningClassItem,
+    LearningEnrolment,
+    LearningItem,
+    Lecturer,
+    LecturerBooking,
+    LecturerSlotHold,
     LightRule,
     Member,
+    MicroWish,
+    OneFormApplication,
+    OneFormApproval,
+    OneFormDepartment,
+    OneFormServiceDepartment,
+    OneFormServiceType,
     ScreeningScale,
+    ServiceCenter,
     Tenant,
     TravelDeclaration,
     TravelRecord,
     User,
+    Venue,
+    VolunteerService,
+    VolunteerSignup,
 )
+from server.one_form.demo import one_form_rows
 from server.reminders.demo import reminder_rows
 from server.screening.scales import scale_rows
 from server.seed import AlreadySeeded, seed
+from server.venues.demo import venue_rows
+from server.volunteering.demo import volunteering_rows
 from tenants.demo import generate
 from tests.conftest import Databases
 
@@ -72,6 +93,22 @@ TABLES: dict[str, Table] = {
             TravelDeclaration,
             TravelRecord,
             ScreeningScale,
+            LearningItem,
+            LearningClassItem,
+            LearningEnrolment,
+            Lecturer,
+            LecturerBooking,
+            LecturerSlotHold,
+            Venue,
+            ServiceCenter,
+            MicroWish,
+            VolunteerService,
+            VolunteerSignup,
+            OneFormDepartment,
+            OneFormServiceType,
+            OneFormServiceDepartment,
+            OneFormApplication,
+            OneFormApproval,
             User,
             CasbinRule,
         )
@@ -131,6 +168,11 @@ async def test_counts_match_the_report(seeded: Seeded) -> None:
     # The domains' own demo rows, as their hooks make them.
     data = generate("small", seed=SEED, as_of=AS_OF)
     hooks = [*archive_rows(data, seed=SEED), *reminder_rows(data, seed=SEED, as_of=AS_OF)]
+    hooks += learning_rows(data, seed=SEED, as_of=AS_OF)
+    hooks += lecturer_rows(data, seed=SEED, as_of=AS_OF)
+    hooks += venue_rows(data, seed=SEED)
+    hooks += volunteering_rows(data, seed=SEED, as_of=AS_OF)
+    hooks += one_form_rows(data, seed=SEED, as_of=AS_OF)
     expected |= {table.name: len(rows) for table, rows in hooks}
     district = data.tenants[0]["path"]
     expected["light_rules"] = len(default_rule_rows(district, datetime.now(UTC)))
@@ -298,6 +340,156 @@ def _new_row(table: str, refs: dict[str, int]) -> dict[str, Any]:
                 "items": "[]",
                 "options": "[]",
                 "bands": "[]",
+            }
+        case "venues":
+            return {
+                "tenant_id": refs["tenants"],
+                "kind": "MEETING_ROOM",
+                "name": "新会议室",
+                "address": "新地址",
+                "capacity": 20,
+                "opening_hours": '{"1":["09:00","17:00"]}',
+                "closed_dates": "[]",
+                "active": True,
+                "created_at": now,
+                "updated_at": now,
+            }
+        case "service_centers":
+            return {
+                "tenant_id": refs["tenants"],
+                "kind": "COMMUNITY",
+                "name": "新便民服务中心",
+                "address": "新地址",
+                "phone": "0576-88888888",
+                "created_at": now,
+            }
+        case "micro_wishes":
+            return {
+                "center_id": refs["service_centers"],
+                "requester_name": "王某",
+                "requester_phone": "13800000000",
+                "title": "心愿",
+                "description": "",
+                "category": "OTHER",
+                "state": "OPEN",
+                "posted_by": "admin",
+                "posted_at": now,
+            }
+        case "volunteer_services":
+            return {
+                "center_id": refs["service_centers"],
+                "title": "服务",
+                "description": "",
+                "category": "OTHER",
+                "place": "广场",
+                "starts_at": now,
+                "ends_at": now,
+                "capacity": 5,
+                "signed_up": 0,
+                "state": "OPEN",
+                "initiated_by": "admin",
+                "initiated_at": now,
+            }
+        case "volunteer_signups":
+            return {
+                "service_id": refs["volunteer_services"],
+                "member_id": refs["members"],
+                "signed_up_at": now,
+            }
+        case "learning_items":
+            return {
+                "section": "COURSE",
+                "title": "新课程",
+                "summary": "",
+                "credit_hours": 1.0,
+                "categories": "[]",
+                "tags": "[]",
+                "tenant_path": "/d01/",
+                "state": "DRAFT",
+                "enrolled": 0,
+                "created_by": "admin",
+                "created_at": now,
+                "updated_at": now,
+            }
+        case "learning_class_items":
+            return {
+                "class_id": refs["learning_items"],
+                "item_id": refs["learning_items"],
+                "position": 1,
+            }
+        case "learning_enrolments":
+            return {
+                "item_id": refs["learning_items"],
+                "member_id": refs["members"],
+                "progress": 0,
+                "enrolled_at": now,
+                "updated_at": now,
+            }
+        case "lecturers":
+            return {
+                "tenant_id": refs["tenants"],
+                "name": "新讲师",
+                "title": "讲师",
+                "affiliation": "区委党校",
+                "topics": "[]",
+                "bio": "",
+                "active": True,
+                "created_at": now,
+                "updated_at": now,
+            }
+        case "lecturer_bookings":
+            return {
+                "lecturer_id": refs["lecturers"],
+                "tenant_id": refs["tenants"],
+                "topic": "党课",
+                "day": AS_OF,
+                "slot": "MORNING",
+                "status": "REQUESTED",
+                "booked_by": "user:admin",
+                "created_at": now,
+            }
+        case "lecturer_slot_holds":
+            return {
+                "lecturer_id": refs["lecturers"],
+                "day": AS_OF,
+                "slot": "MORNING",
+                "booking_id": refs["lecturer_bookings"],
+            }
+        case "one_form_departments":
+            return {"code": "NEW", "name": "新部门", "created_at": now}
+        case "one_form_service_types":
+            return {
+                "code": "NEW",
+                "name": "新一件事",
+                "description": "",
+                "fields": "[]",
+                "materials": "[]",
+                "active": True,
+                "created_at": now,
+                "updated_at": now,
+            }
+        case "one_form_type_departments":
+            return {
+                "type_id": refs["one_form_service_types"],
+                "department_id": refs["one_form_departments"],
+            }
+        case "one_form_applications":
+            return {
+                "service_type_id": refs["one_form_service_types"],
+                "tenant_id": refs["tenants"],
+                "applicant_name": "王某",
+                "submitted_by": "admin",
+                "values": "{}",
+                "materials": "[]",
+                "status": "PENDING",
+                "submitted_at": now,
+            }
+        case "one_form_approvals":
+            return {
+                "application_id": refs["one_form_applications"],
+                "department_id": refs["one_form_departments"],
+                "status": "PENDING",
+                "created_at": now,
             }
         case "users":
             return {

@@ -203,8 +203,9 @@ class BranchRating(Base):
 
 
 class MemberIndex(Base):
-    """A member's Vanguard Index (0-100), recomputed when a Vanguard Index campaign closes and
-    when the member's branch records an activity (formula: README, "Vanguard Index")."""
+    """A member's Vanguard Index (0-100), recomputed when a Vanguard Index campaign closes,
+    when the member's branch records an activity and when the member completes a learning item
+    (formula: README, "Vanguard Index")."""
 
     __tablename__ = "member_indices"
 
@@ -212,5 +213,7 @@ class MemberIndex(Base):
     value: Mapped[float] = mapped_column(Float)
     assessment_score: Mapped[float | None] = mapped_column(Float)
     activity_score: Mapped[float] = mapped_column(Float)
+    # L: learning hours of the last 365 days against the yearly norm (server/learning).
+    learning_score: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("assessment_campaigns.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,17 +1,21 @@
 """Fortress Stars (1-5) per branch and the Vanguard Index (0-100) per member.
 
 Both blend the latest result of their standard campaign with the activity records of the last
-365 days, and are recomputed when such a campaign closes and when the branch records an
-activity. A branch or member gets its first value from a result: activity alone never rates.
-The formulas (also in the README):
+365 days (and, for members, the learning hours of the last 365 days), and are recomputed when
+such a campaign closes, when the branch records an activity and (the Vanguard Index) when the
+member completes a learning item. A branch or member gets its first value from a result:
+activity or learning alone never rates. The formulas (also in the README):
 
     Fortress Stars: composite = 0.8 x A + 0.2 x T, where A is the branch's latest fortress_star
         score and T = min(100, 100 x activities in the last 365 days / 12), one a month being
         the norm of the three meetings and a lecture. Stars: composite >= 85 gives 5, >= 70 4,
         >= 55 3, >= 40 2, below 40 1.
-    Vanguard Index: 0.7 x A + 0.3 x T, where A is the member's latest vanguard_index score and
-        T = min(100, 100 x attendance at its branch's activities in the last 365 days /
-        (members of the branch x 12)): how fully the branch takes part, month by month.
+    Vanguard Index: 0.6 x A + 0.2 x T + 0.2 x L, where A is the member's latest vanguard_index
+        score, T = min(100, 100 x attendance at its branch's activities in the last 365 days /
+        (members of the branch x 12)): how fully the branch takes part, month by month, and
+        L = min(100, 100 x the member's learning hours in the last 365 days / 32): 32 credit
+        hours (学时) a year being the party-member education norm. Learning hours are the credit
+        hours of the learning items the member completed in the window (server/learning).
 
 A branch at 2 stars or fewer gets a YELLOW warning, at 1 star RED: after every Fortress Star
 campaign (a new finding each time), and after an activity only when its light changes.
@@ -33,6 +37,7 @@ from server.branches.models import Branch
 from server.feed.events import TENANT_FACTS, Event, tenant_facts
 from server.feed.models import Light
 from server.feed.service import open_warning
+from server.learning.models import LearningEnrolment
 from server.members.models import Member
 from tenants.models import Tenant
 
@@ -41,7 +46,10 @@ VANGUARD_INDEX = "vanguard_index"
 WINDOW = timedelta(days=365)
 MONTHS = 12
 STAR_FLOORS = ((85.0, 5), (70.0, 4), (55.0, 3), (40.0, 2))
-BRANCH_ASSESSMENT_SHARE, MEMBER_ASSESSMENT_SHARE = 0.8, 0.7
+BRANCH_ASSESSMENT_SHARE = 0.8
+# The Vanguard Index's shares of A (assessment), T (participation) and L (learning).
+MEMBER_ASSESSMENT_SHARE, MEMBER_ACTIVITY_SHARE, MEMBER_LEARNING_SHARE = 0.6, 0.2, 0.2
+LEARNING_NORM_HOURS = 32.0  # 学时 a year: the party-member education norm
 
 
 def stars_of(composite: float) -> int:
@@ -56,6 +64,19 @@ def light_of(stars: int | None) -> Light | None:
 
 def blend(assessment: float, activity: float, share: float) -> float:
     return round(share * assessment + (1 - share) * activity, 2)
+
+
+def vanguard(assessment: float, activity: float, learning: float) -> float:
+    return round(
+        MEMBER_ASSESSMENT_SHARE * assessment
+        + MEMBER_ACTIVITY_SHARE * activity
+        + MEMBER_LEARNING_SHARE * learning,
+        2,
+    )
+
+
+def learning_score_of(hours: float) -> float:
+    return round(min(100.0, 100.0 * hours / LEARNING_NORM_HOURS), 2)
 
 
 def _pairs(rows: Iterable[Any]) -> dict[int, Any]:
@@ -100,6 +121,38 @@ async def participation_scores(
         b: round(min(100.0, 100.0 * (attended.get(b) or 0) / (max(sizes.get(b, 0), 1) * MONTHS)), 2)
         for b in branch_ids
     }
+
+
+async def learning_hours(
+    conn: AsyncConnection, member_ids: Sequence[int], now: datetime
+) -> dict[int, float]:
+    """Per member: credit hours of the items it completed in the last 365 days."""
+    E = LearningEnrolment
+    hours: dict[int, Any] = {}
+    # In chunks: a district-wide campaign indexes tens of thousands of members, past what one
+    # statement may bind on some drivers.
+    for start in range(0, len(member_ids), 5000):
+        chunk = list(member_ids[start : start + 5000])
+        hours |= _pairs(
+            await conn.execute(
+                select(E.member_id, func.sum(E.credit_hours))
+                .where(
+                    E.member_id.in_(chunk),
+                    E.completed_at.is_not(None),
+                    E.completed_at > now - WINDOW,
+                )
+                .group_by(E.member_id)
+            )
+        )
+    return {m: float(hours.get(m) or 0.0) for m in member_ids}
+
+
+async def learning_scores(
+    conn: AsyncConnection, member_ids: Sequence[int], now: datetime
+) -> dict[int, float]:
+    """Per member: L = min(100, 100 x learning hours in the window / 32)."""
+    hours = await learning_hours(conn, member_ids, now)
+    return {m: learning_score_of(h) for m, h in hours.items()}
 
 
 async def _branch_places(conn: AsyncConnection, branch_ids: Iterable[int]) -> dict[int, Any]:
@@ -167,15 +220,17 @@ async def index_members(
         await conn.execute(select(Member.id, Member.branch_id).where(Member.id.in_(ids)))
     )
     activity = await participation_scores(conn, sorted(set(branch_of.values())), now)
+    learning = await learning_scores(conn, ids, now)
     await conn.execute(delete(MemberIndex).where(MemberIndex.member_id.in_(ids)))
     await conn.execute(
         insert(MemberIndex),
         [
             {
                 "member_id": m,
-                "value": blend(scored[m] or 0.0, activity[branch_of[m]], MEMBER_ASSESSMENT_SHARE),
+                "value": vanguard(scored[m] or 0.0, activity[branch_of[m]], learning[m]),
                 "assessment_score": scored[m],
                 "activity_score": activity[branch_of[m]],
+                "learning_score": learning[m],
                 "campaign_id": campaign_id,
                 "updated_at": now,
             }
@@ -208,7 +263,7 @@ async def after_activity(conn: AsyncConnection, branch_id: int, now: datetime) -
             places = await _branch_places(conn, [branch_id])
             events.append(await _warn(conn, places[branch_id], stars, now, "活动记录"))
     participation = (await participation_scores(conn, [branch_id], now))[branch_id]
-    share = MEMBER_ASSESSMENT_SHARE
+    # Each member keeps its own stored L: learning changes only when it completes an item.
     await conn.execute(
         update(MemberIndex)
         .where(
@@ -220,7 +275,10 @@ async def after_activity(conn: AsyncConnection, branch_id: int, now: datetime) -
             value=cast(
                 func.round(
                     cast(
-                        share * MemberIndex.assessment_score + (1 - share) * participation, Numeric
+                        MEMBER_ASSESSMENT_SHARE * MemberIndex.assessment_score
+                        + MEMBER_ACTIVITY_SHARE * participation
+                        + MEMBER_LEARNING_SHARE * MemberIndex.learning_score,
+                        Numeric,
                     ),
                     2,
                 ),
@@ -231,6 +289,28 @@ async def after_activity(conn: AsyncConnection, branch_id: int, now: datetime) -
         )
     )
     return events
+
+
+async def after_learning(conn: AsyncConnection, member_id: int, now: datetime) -> float | None:
+    """Refresh a member's learning share after it completed an item; its new index, or None
+    for a member without one (learning alone never rates)."""
+    row = (
+        await conn.execute(
+            select(MemberIndex.assessment_score, MemberIndex.activity_score).where(
+                MemberIndex.member_id == member_id
+            )
+        )
+    ).first()
+    if row is None or row.assessment_score is None:
+        return None
+    learning = (await learning_scores(conn, [member_id], now))[member_id]
+    value = vanguard(row.assessment_score, row.activity_score, learning)
+    await conn.execute(
+        update(MemberIndex)
+        .where(MemberIndex.member_id == member_id)
+        .values(value=value, learning_score=learning, updated_at=now)
+    )
+    return value
 
 
 async def after_close(

@@ -29,6 +29,9 @@ async def run(runtime: Runtime, now: datetime) -> dict[Cause, int]:
         Cause.TRAVEL_UNDECLARED: lambda c: service.remind_travel(c, today=today, now=now),
         Cause.POLITICAL_BIRTHDAY: lambda c: service.remind_birthdays(c, today=today, now=now),
         Cause.ASSESSMENT_DUE: lambda c: service.remind_assessments(c, now=now, tz=runtime.timezone),
+        Cause.VENUE_BOOKING: lambda c: service.remind_venue_bookings(
+            c, now=now, tz=runtime.timezone
+        ),
     }
     created: dict[Cause, int] = {}
     for cause, remind in causes.items():

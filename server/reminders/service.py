@@ -22,6 +22,9 @@ The causes (`today` is the date in the district's time zone):
 - `political_birthday` (GREEN): members whose joining anniversary is today (joined on Feb 29:
   greeted on Feb 28 in other years), keyed by member and year; one greeting per tenant (a
   WARNING event with the GREEN light: the feed's kinds are fixed by the partners' contract).
+- `venue_booking` (GREEN): a CONFIRMED venue booking starting within VENUE_NOTICE (a day),
+  keyed by booking, for the account that booked it (and its member, if it is one); no feed
+  event (the booking had its own). A booking cancelled before the pass is not reminded.
 - `assessment_due` (YELLOW): for an open assessment campaign closing within a day, each
   evaluator who still owes submissions, keyed by campaign and username; no feed event (the
   assessment module sends its own). An evaluator who is no member (an admin) has a reminder
@@ -80,12 +83,14 @@ from server.reminders.models import (
     TravelRecord,
 )
 from server.sql import AnyRow, AnySelect, counted, memoized, page_params
+from server.venues.models import BookingStatus, Venue, VenueBooking
 from tenants.models import Tenant
 from tenants.scope import Scope
 
 R, D, TD, TR = Reminder, DuesEntry, TravelDeclaration, TravelRecord
 GRACE = timedelta(days=15)
 ASSESSMENT_NOTICE = timedelta(days=1)
+VENUE_NOTICE = timedelta(days=1)
 SYSTEM = "system"
 ID_CHUNK = 5000
 
@@ -95,6 +100,7 @@ class Cause(enum.StrEnum):
     TRAVEL_UNDECLARED = "travel_undeclared"
     POLITICAL_BIRTHDAY = "political_birthday"
     ASSESSMENT_DUE = "assessment_due"
+    VENUE_BOOKING = "venue_booking"
 
 
 @dataclass
@@ -448,6 +454,50 @@ async def remind_assessments(conn: AsyncConnection, *, now: datetime, tz: tzinfo
         made = await conn.execute(_insert(conn).on_conflict_do_nothing().returning(R.id), rows)
         outcome.created += len(made.all())
     await _audit_pass(conn, Cause.ASSESSMENT_DUE, outcome.created, now)
+    return outcome
+
+
+async def remind_venue_bookings(conn: AsyncConnection, *, now: datetime, tz: tzinfo) -> Outcome:
+    """A reminder per CONFIRMED venue booking that starts within VENUE_NOTICE, for its
+    booker."""
+    VB = VenueBooking
+    key = cast(VB.id, String)
+    due = (
+        await conn.execute(
+            select(
+                VB.id, VB.member_id, VB.booked_by, VB.purpose, VB.starts_at, VB.ends_at, Venue.name
+            )
+            .join(Venue, Venue.id == VB.venue_id)
+            .where(
+                VB.status == BookingStatus.CONFIRMED.value,
+                VB.starts_at > now,
+                VB.starts_at <= now + VENUE_NOTICE,
+                _absent(Cause.VENUE_BOOKING, key),
+            )
+            .order_by(VB.id)
+        )
+    ).all()
+    outcome = Outcome()
+    if not due:
+        return outcome
+    rows = []
+    for b in due:
+        starts, ends = b.starts_at.astimezone(tz), b.ends_at.astimezone(tz)
+        rows.append(
+            {
+                "member_id": b.member_id,
+                "username": b.booked_by,
+                "cause": Cause.VENUE_BOOKING.value,
+                "cause_key": str(b.id),
+                "light": Light.GREEN.value,
+                "title": f"场馆预约提醒：{starts.month}月{starts.day}日 {starts:%H:%M}–{ends:%H:%M}"
+                f" 在{b.name}（{b.purpose}），请准时到场"[:200],
+                "created_at": now,
+            }
+        )
+    made = await conn.execute(_insert(conn).on_conflict_do_nothing().returning(R.id), rows)
+    outcome.created = len(made.all())
+    await _audit_pass(conn, Cause.VENUE_BOOKING, outcome.created, now)
     return outcome
 
 
