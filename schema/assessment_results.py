@@ -130,9 +130,21 @@ class FortressStarsConnection:
 @strawberry.type(name="VanguardIndex")
 class VanguardIndexNode:
     member: MemberNode
-    value: float = strawberry.field(description="0-100; see the README for the formula.")
-    assessment_score: float | None
-    activity_score: float
+    value: float = strawberry.field(
+        description="0-100: 0.6 x assessmentScore + 0.2 x activityScore + 0.2 x learningScore "
+        "(docs/learning.md)."
+    )
+    assessment_score: float | None = strawberry.field(
+        description="A: the member's latest vanguard_index campaign score."
+    )
+    activity_score: float = strawberry.field(
+        description="T: min(100, 100 x attendance at its branch's activities in the last 365 "
+        "days / (members of the branch x 12))."
+    )
+    learning_score: float = strawberry.field(
+        description="L: min(100, 100 x its learning hours (学时) in the last 365 days / 32), as "
+        "of its last refresh (a Vanguard Index campaign's close or its latest completion)."
+    )
     updated_at: datetime
 
 
@@ -352,5 +364,6 @@ def _index_node(row: AnyRow, ctx: Context) -> VanguardIndexNode:
         value=row.value,
         assessment_score=row.assessment_score,
         activity_score=row.activity_score,
+        learning_score=row.learning_score,
         updated_at=row.updated_at,
     )

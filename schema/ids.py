@@ -16,6 +16,9 @@ def _encode(kind: str, value: int) -> str:
     return base64.b64encode(f"{kind}:{value}".encode()).decode()
 
 
+MAX_KEY = 2**31 - 1
+
+
 def _decode(token: str, what: str) -> tuple[str, int]:
     try:
         kind, _, raw = base64.b64decode(token.encode(), validate=True).decode().partition(":")
@@ -24,6 +27,9 @@ def _decode(token: str, what: str) -> tuple[str, int]:
         raise BadUserInput(f"{what} {token!r} is malformed", argument=what) from None
     if not kind or value < 0 or str(value) != raw:
         raise BadUserInput(f"{what} {token!r} is malformed", argument=what)
+    # Keys are 32-bit integers on PostgreSQL: a larger one would fail in the driver, not here.
+    if value > MAX_KEY:
+        raise BadUserInput(f"{what} {token!r} is out of range", argument=what)
     return kind, value
 
 

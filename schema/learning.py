@@ -45,6 +45,7 @@ from server.errors import BadUserInput
 from server.learning import recommend, service
 from server.learning.models import ItemState, Section
 from server.sql import AnyRow
+from tenants.scope import Scope
 
 strawberry.enum(
     Section,
@@ -319,11 +320,27 @@ async def _enrolment_page(
     return LearningEnrolmentConnection(edges=edges, page_info=info, counter=counter)
 
 
+# Ids are 32-bit integer columns: a larger one names nothing, and PostgreSQL would refuse to
+# compare it with them (an internal error instead of bad input).
+MAX_PK = 2**31 - 1
+
+
 def _pk(value: strawberry.ID, kind: str, argument: str) -> int:
     found, pk = parse_global_id(value, argument=argument)
     if found != kind:
         raise BadUserInput(f"{argument} must be the id of a {kind}", argument=argument)
+    if pk > MAX_PK:
+        raise BadUserInput(f"{argument} {value!r} is out of range", argument=argument)
     return pk
+
+
+async def _scope_under(
+    ctx: Context, under: strawberry.ID | None, resource: Resource, action: Action = Action.READ
+) -> Scope:
+    """ctx.scope_under, with `under` checked here first for an id past the 32-bit columns."""
+    if under is not None:
+        _pk(under, "Tenant", "under")
+    return await ctx.scope_under(under, resource, action)
 
 
 def _own_member(ctx: Context, what: str) -> int:
@@ -398,8 +415,8 @@ class LearningQuery:
     ) -> LearningItemConnection:
         ctx = info.context
         page = PageArgs.parse(first, after)
-        read = await ctx.scope_under(under, Resource.LEARNING)
-        write = await ctx.scope_under(under, Resource.LEARNING, Action.WRITE)
+        read = await _scope_under(ctx, under, Resource.LEARNING)
+        write = await _scope_under(ctx, under, Resource.LEARNING, Action.WRITE)
         rows = await service.items(
             ctx.db,
             read=read,
@@ -509,7 +526,7 @@ class LearningQuery:
         ctx = info.context
         page = PageArgs.parse(first, after)
         item = None if item_id is None else _pk(item_id, "LearningItem", "itemId")
-        scope = await ctx.scope_under(under, Resource.LEARNING, Action.WRITE)
+        scope = await _scope_under(ctx, under, Resource.LEARNING, Action.WRITE)
         rows = await service.enrolments(
             ctx.db,
             scope=scope,
@@ -541,7 +558,7 @@ class LearningQuery:
     ) -> MemberLearningHoursConnection:
         ctx = info.context
         page = PageArgs.parse(first, after)
-        scope = await ctx.scope_under(under, Resource.LEARNING, Action.WRITE)
+        scope = await _scope_under(ctx, under, Resource.LEARNING, Action.WRITE)
         rows = await service.member_hours(
             ctx.db, scope=scope, now=datetime.now(UTC), after_id=page.after_id, limit=page.fetch
         )
@@ -578,7 +595,7 @@ class LearningQuery:
     ) -> BranchLearningHoursConnection:
         ctx = info.context
         page = PageArgs.parse(first, after)
-        scope = await ctx.scope_under(under, Resource.LEARNING, Action.WRITE)
+        scope = await _scope_under(ctx, under, Resource.LEARNING, Action.WRITE)
         rows = await service.branch_hours(
             ctx.db, scope=scope, now=datetime.now(UTC), after_id=page.after_id, limit=page.fetch
         )
@@ -610,8 +627,8 @@ class LearningQuery:
 class LearningMutation:
     @strawberry.mutation(
         description="Create a learning item at a tenant of your subtree: DRAFT, or PUBLISHED "
-        "at once with `publish`. A CLASS needs dates and a capacity, and may hold items "
-        "published at its tenant or above.",
+        "at once with `publish` (a BRANCH_ACTIVITY feed event at that tenant). A CLASS needs "
+        "dates and a capacity, and may hold PUBLISHED items published at its tenant or above.",
         extensions=[allow(Can(Resource.LEARNING, Action.WRITE))],
     )
     async def create_learning_item(
@@ -624,7 +641,7 @@ class LearningMutation:
         path = None if tenant is None else tenant.path
         if path is None or not ctx.scope(Resource.LEARNING, Action.WRITE).contains(path):
             raise ctx.denied("publish learning there", path=path)
-        async with ctx.runtime.write() as (conn, _outbox):
+        async with ctx.runtime.write() as (conn, outbox):
             pk = await service.create_item(
                 conn,
                 tenant_path=path,
@@ -642,13 +659,15 @@ class LearningMutation:
                 actor=ctx.actor(),
                 client=ctx.client_address,
                 now=datetime.now(UTC),
+                outbox=outbox,
             )
         row = await service.item(ctx.db, pk)
         assert row is not None
         return item_node(row, ctx, await _items_of_classes(ctx, [row]))
 
     @strawberry.mutation(
-        description="Publish a DRAFT (or republish a WITHDRAWN) item of your subtree.",
+        description="Publish a DRAFT (or republish a WITHDRAWN) item of your subtree: a "
+        "BRANCH_ACTIVITY feed event at its tenant.",
         extensions=[allow(Can(Resource.LEARNING, Action.WRITE))],
     )
     async def publish_learning_item(
@@ -694,7 +713,8 @@ class LearningMutation:
 
     @strawberry.mutation(
         description="Record your progress (percent, 0-100) on an item you are enrolled in. It "
-        "never goes back; 100 completes the item and awards its credit hours, once.",
+        "never goes back; 100 completes the item and awards its credit hours, once. A CLASS "
+        "takes progress from its first day (before: BAD_USER_INPUT, reason CLASS_NOT_STARTED).",
         extensions=[allow(Can(Resource.LEARNING))],
     )
     async def record_learning_progress(
@@ -715,7 +735,7 @@ class LearningMutation:
 
 async def _move(ctx: Context, id: strawberry.ID, state: ItemState) -> LearningItemNode:
     pk = _pk(id, "LearningItem", "id")
-    async with ctx.runtime.write() as (conn, _outbox):
+    async with ctx.runtime.write() as (conn, outbox):
         item = await _writable_item(ctx, conn, pk, "change learning items there")
         await service.set_state(
             conn,
@@ -724,6 +744,7 @@ async def _move(ctx: Context, id: strawberry.ID, state: ItemState) -> LearningIt
             actor=ctx.actor(),
             client=ctx.client_address,
             now=datetime.now(UTC),
+            outbox=outbox,
         )
     row = await service.item(ctx.db, pk)
     assert row is not None
@@ -736,12 +757,19 @@ async def _progress(ctx: Context, item_id: strawberry.ID, percent: int) -> Learn
     async with ctx.runtime.write() as (conn, _outbox):
         place = await _member_place(ctx, conn, "record learning without a member record")
         item = await _seen_item(ctx, conn, pk, "learn that item", published=False)
+        if item.state != ItemState.PUBLISHED.value and (
+            await service.enrolment(conn, item_id=pk, member_id=place.id) is None
+        ):
+            # A withdrawn item is gone from the catalogue: only those enrolled in it may still
+            # finish it; to anyone else it is refused like an absent one.
+            raise ctx.denied("learn that item", path=item.tenant_path)
         await service.record_progress(
             conn,
             item=item,
             member_id=place.id,
             member_path=place.path,
             percent=percent,
+            today=_today(ctx),
             actor=ctx.actor(),
             client=ctx.client_address,
             now=datetime.now(UTC),

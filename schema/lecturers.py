@@ -26,6 +26,7 @@ from schema.pagination import PageArgs
 from schema.permissions import Can, SignedIn, allow
 from schema.types import EDGES, Counter, PageInfo, TenantNode, connection, tenant_from_facts
 from server.errors import BadUserInput
+from server.feed.events import tenant_facts
 from server.lecturers import service
 from server.lecturers.models import BookingStatus, Slot
 from server.sql import AnyRow
@@ -184,7 +185,7 @@ def lecturer_node(row: AnyRow, ctx: Context) -> LecturerNode:
         topics=json.loads(row.topics),
         bio=row.bio,
         active=row.active,
-        tenant=tenant_from_facts(service.tenant_facts(row), ctx.loaders),
+        tenant=tenant_from_facts(tenant_facts(row), ctx.loaders),
         account=row.account if editable else None,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -195,7 +196,7 @@ def booking_node(row: AnyRow, lecturer: LecturerNode, ctx: Context) -> LecturerB
     return LecturerBookingNode(
         id=global_id("LecturerBooking", row.id),
         lecturer=lecturer,
-        tenant=tenant_from_facts(service.tenant_facts(row), ctx.loaders),
+        tenant=tenant_from_facts(tenant_facts(row), ctx.loaders),
         branch_id=None if row.branch_id is None else global_id("Branch", row.branch_id),
         branch_name=row.branch_name,
         topic=row.topic,
@@ -451,6 +452,7 @@ class LecturerMutation:
                 actor=ctx.actor(),
                 client=ctx.client_address,
                 now=datetime.now(UTC),
+                given=frozenset(k for k, v in vars(input).items() if v is not None),
             )
         return (await lecturer_nodes(ctx, [lecturer_pk]))[lecturer_pk]
 
@@ -508,7 +510,8 @@ class LecturerMutation:
         return await _booking_result(ctx, booking_pk)
 
     @strawberry.mutation(
-        description="Accept a REQUESTED booking addressed to you as its lecturer.",
+        description="Accept a REQUESTED booking addressed to you as its lecturer; the feed "
+        "gets a BRANCH_ACTIVITY event where the lecture is for (红色讲师预约).",
         extensions=[allow(SignedIn())],
     )
     async def accept_lecturer_booking(
@@ -558,12 +561,12 @@ async def _decide(
     """Only the account linked to the booking's lecturer decides; anyone else gets the
     refusal an absent booking gets."""
     account = _account(ctx)
-    async with ctx.runtime.write() as (conn, _outbox):
+    async with ctx.runtime.write() as (conn, outbox):
         booking = await _booking(ctx, conn, id)
         lecturers = await service.lecturers_by_ids(conn, scope=None, ids=[booking.lecturer_id])
         if account is None or lecturers[0].account != account:
             raise ctx.denied("act on this lecturer booking", path=booking.t_path)
-        await service.move_booking(
+        outbox += await service.move_booking(
             conn,
             booking=booking,
             move=move,

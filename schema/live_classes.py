@@ -14,6 +14,7 @@ A class (or question) someone may not act on is refused exactly like one that do
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
 from collections.abc import AsyncGenerator
@@ -33,9 +34,11 @@ from schema.pagination import PageArgs
 from schema.permissions import Can, allow
 from schema.types import EDGES, Counter, PageInfo, TenantNode, connection, tenant_from_facts
 from server.errors import AppError, BadUserInput
+from server.feed.events import tenant_facts
 from server.lecturers import service, sessions
 from server.lecturers.live import LiveListener
 from server.lecturers.models import QuestionKind
+from server.members.privacy import masked_name
 from server.sql import AnyRow
 from tenants.paths import ancestors, is_within
 from tenants.scope import Scope
@@ -61,6 +64,10 @@ strawberry.enum(
     name="LiveQuestionKind",
     description="SINGLE: one option is correct; MULTIPLE: one or more are.",
 )
+
+
+# How long a subscription waits in silence before it looks whether its class has ended.
+ENDED_RECHECK = 30.0
 
 
 class LiveOverflow(AppError):
@@ -125,7 +132,10 @@ class LiveAttendeeNode:
 class LiveScoreNode:
     rank: int = strawberry.field(description="1 for the best total; ties share a rank.")
     member_id: strawberry.ID
-    name: str
+    name: str = strawberry.field(
+        description="In full for the host and for yourself; other participants see the "
+        "surname only (王某)."
+    )
     branch_name: str
     total: int
     answered: int = strawberry.field(description="Closed questions answered.")
@@ -303,7 +313,7 @@ def class_node(
         id=global_id("LiveClass", row.id),
         title=row.title,
         lecturer=lecturer,
-        host=tenant_from_facts(service.tenant_facts(row), ctx.loaders),
+        host=tenant_from_facts(tenant_facts(row), ctx.loaders),
         scheduled_start=row.scheduled_start,
         scheduled_end=row.scheduled_end,
         started_at=row.started_at,
@@ -397,6 +407,12 @@ def event_node(message: dict[str, Any], member_id: int | None) -> LiveClassEvent
     )
 
 
+def _shown_name(access: Access, member_id: int, name: str) -> str:
+    """Participants rank among members of other branches: only the host (an admin over
+    them all) and the member itself see a name in full."""
+    return name if access.host or member_id == access.member_id else masked_name(name)
+
+
 def _statuses(statuses: list[LiveClassStatus] | None) -> tuple[str, ...] | None:
     return None if statuses is None else tuple(sorted({s.value for s in statuses}))
 
@@ -404,7 +420,10 @@ def _statuses(statuses: list[LiveClassStatus] | None) -> tuple[str, ...] | None:
 def _aware(value: datetime, argument: str) -> datetime:
     if value.tzinfo is None:
         raise BadUserInput(f"{argument} needs a time zone offset", argument=argument)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+08:00 has no UTC time
+        raise BadUserInput(f"{argument} is out of range", argument=argument) from None
 
 
 # -- queries ------------------------------------------------------------------------------------
@@ -554,7 +573,7 @@ class LiveClassQuery:
                 node=LiveScoreNode(
                     rank=r.rank,
                     member_id=global_id("Member", r.member_id),
-                    name=r.name,
+                    name=_shown_name(access, r.member_id, r.name),
                     branch_name=r.branch_name,
                     total=r.total,
                     answered=r.answered,
@@ -603,6 +622,10 @@ class LiveClassMutation:
             )
         if end - start > sessions.CLASS_MAX:
             raise BadUserInput("a live class lasts at most 12 hours", argument="scheduledEnd")
+        if start > datetime.now(UTC) + sessions.SCHEDULE_AHEAD:
+            raise BadUserInput(
+                "scheduledStart lies more than a year ahead", argument="scheduledStart"
+            )
         async with ctx.runtime.write() as (conn, _outbox):
             path = await service.tenant_path(conn, host_pk)
             if path is None or not ctx.scope(Resource.LECTURER, Action.WRITE).contains(path):
@@ -612,6 +635,8 @@ class LiveClassMutation:
             )
             if not lecturer:
                 raise ctx.denied("schedule this lecturer")
+            if not lecturer[0].active:  # the register's rule for bookings holds here too
+                raise BadUserInput(f"{lecturer[0].name} is not active", argument="lecturerId")
             class_pk = await sessions.schedule_class(
                 conn,
                 title=title,
@@ -627,7 +652,8 @@ class LiveClassMutation:
         return await _class_result(ctx, class_pk)
 
     @strawberry.mutation(
-        description="Start a class you host: participants may join, STARTED goes out.",
+        description="Start a class you host: participants may join, STARTED goes out, and "
+        "the feed gets a BRANCH_ACTIVITY event at the host (空中课堂开讲).",
         extensions=[allow(Can(Resource.LECTURER, Action.WRITE))],
     )
     async def start_live_class(self, info: Info[Context, None], id: strawberry.ID) -> LiveClassNode:
@@ -636,20 +662,22 @@ class LiveClassMutation:
             ctx, pk_of(id, "LiveClass", "id"), "run this live class", host_only=True
         )
         await ctx.db.release()
-        async with ctx.runtime.write() as (conn, _outbox):
-            message = await sessions.start_class(
+        async with ctx.runtime.write() as (conn, outbox):
+            message, event = await sessions.start_class(
                 conn,
                 row=access.row,
                 actor=ctx.actor(),
                 client=ctx.client_address,
                 now=datetime.now(UTC),
             )
+            outbox.append(event)
         await ctx.runtime.live.publish([message])
         return await _class_result(ctx, access.row.id)
 
     @strawberry.mutation(
         description="End a class you host: open questions close (QUESTION_CLOSED each), then "
-        "ENDED goes out and subscriptions finish.",
+        "ENDED goes out and subscriptions finish; the feed gets a BRANCH_ACTIVITY event at the "
+        "host with the attendance (空中课堂结束).",
         extensions=[allow(Can(Resource.LECTURER, Action.WRITE))],
     )
     async def end_live_class(self, info: Info[Context, None], id: strawberry.ID) -> LiveClassNode:
@@ -658,14 +686,15 @@ class LiveClassMutation:
             ctx, pk_of(id, "LiveClass", "id"), "run this live class", host_only=True
         )
         await ctx.db.release()
-        async with ctx.runtime.write() as (conn, _outbox):
-            messages = await sessions.end_class(
+        async with ctx.runtime.write() as (conn, outbox):
+            messages, event = await sessions.end_class(
                 conn,
                 row=access.row,
                 actor=ctx.actor(),
                 client=ctx.client_address,
                 now=datetime.now(UTC),
             )
+            outbox.append(event)
         await ctx.runtime.live.publish(messages)
         return await _class_result(ctx, access.row.id)
 
@@ -814,8 +843,10 @@ class LiveClassSubscription:
     @strawberry.subscription(
         description="The events of a live class you host or may take part in: STARTED, "
         "QUESTION (without the answer), QUESTION_CLOSED (the answer and your score), ENDED "
-        "(the last). On subscribing, the class's current state comes first (STARTED and the "
-        "open questions of a class that is on; ENDED for one that is over).",
+        "(the last: the subscription completes after it; should that message be lost, within "
+        "30 s of silence from the class's own row). On subscribing, the class's current "
+        "state comes first (STARTED and the open questions of a class that is on; ENDED for "
+        "one that is over).",
         extensions=[allow(Can(Resource.LECTURER))],
     )
     async def live_class(
@@ -858,7 +889,16 @@ class LiveClassSubscription:
             while True:
                 if listener.overflowed and listener.queue.empty():
                     raise LiveOverflow("this subscriber fell behind; subscribe again")
-                message = await listener.queue.get()
+                try:
+                    message = await asyncio.wait_for(listener.queue.get(), ENDED_RECHECK)
+                except TimeoutError:
+                    # Live messages are not stored: should the ENDED one be lost on the way
+                    # (a Redis outage), the class's row still ends the subscription.
+                    ended = await sessions.ended_at(ctx.db, class_id=row.id)
+                    await ctx.db.release()
+                    if ended is None:
+                        continue
+                    message = {"class": row.id, "type": "ENDED", "at": ended.isoformat()}
                 if _key(message) in seen:
                     continue
                 seen.add(_key(message))

@@ -12,12 +12,17 @@ only under ONE_FORM write over the district's root tenant; a member applies for 
 admin with ONE_FORM write applies on a resident's behalf at a tenant of its subtree; admins
 list the applications of their subtree (ONE_FORM write); a department's staff (rows of
 one_form_staff, not Casbin roles) decide its approvals and see them in their work queue.
+Personal data (Viewer): PHONE and ID_NUMBER values are masked but for the applicant and the
+staff still deciding; staff do not see which account applied; every read of `values` by
+anyone but the applicant is audited (one_form.read).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -32,6 +37,7 @@ from schema.ids import cursor, global_id, parse_global_id
 from schema.pagination import PageArgs
 from schema.permissions import Can, SignedIn, allow
 from schema.types import Counter, PageInfo
+from server.audit import service as audit
 from server.branches.models import Branch
 from server.errors import BadUserInput
 from server.members.models import Member
@@ -40,8 +46,14 @@ from server.one_form.forms import FieldType
 from server.one_form.models import ApplicationStatus, ApprovalStatus
 from server.sql import AnyRow
 from tenants.models import Tenant
+from tenants.scope import Scope
 
-strawberry.enum(FieldType, name="OneFormFieldType", description="What a form field holds.")
+strawberry.enum(
+    FieldType,
+    name="OneFormFieldType",
+    description="What a form field holds (docs/one_form.md). PHONE and ID_NUMBER are personal "
+    "data: masked but for the applicant and the staff still deciding.",
+)
 strawberry.enum(
     ApplicationStatus,
     name="OneFormApplicationStatus",
@@ -138,9 +150,14 @@ class OneFormApplicationNode:
     tenant_id: strawberry.ID = strawberry.field(description="The tenant it belongs to.")
     tenant_name: str
     applicant_name: str
-    applicant_member_id: strawberry.ID | None
-    submitted_by: str = strawberry.field(description="The account that submitted it.")
-    values: JSON = strawberry.field(description="Field key → value, as checked.")
+    applicant_member_id: strawberry.ID | None = strawberry.field(
+        description="The applicant member; null on a resident's behalf, and for department "
+        "staff (who need the form, not the account)."
+    )
+    submitted_by: str | None = strawberry.field(
+        description="The account that submitted it; shown to the applicant and to admins of "
+        "its tenant, null for department staff."
+    )
     materials: list[MaterialFileNode]
     status: ApplicationStatus
     submitted_at: datetime
@@ -151,6 +168,32 @@ class OneFormApplicationNode:
         description="From submission to completion (or rejection)."
     )
     approvals: list[ApprovalNode] = strawberry.field(description="One per department.")
+    pk: strawberry.Private[int]
+    path: strawberry.Private[str]
+    shown_values: strawberry.Private[dict[str, Any]]
+    unmasked: strawberry.Private[bool]
+    audited: strawberry.Private[bool]
+
+    @strawberry.field(
+        description="Field key → value, as checked. PHONE and ID_NUMBER values are masked "
+        "(138****5678) for anyone but the applicant and the staff of a department still "
+        "deciding the application. Every read by anyone but the applicant is audited "
+        "(one_form.read)."
+    )
+    def values(self, info: Info[Context, None]) -> JSON:
+        if self.audited:
+            ctx = info.context
+            ctx.audit(
+                audit.Entry(
+                    principal=ctx.actor(),
+                    action="one_form.read",
+                    tenant_path=self.path,
+                    subject=str(self.pk),
+                    client_address=ctx.client_address,
+                    detail={"application": self.pk, "unmasked": self.unmasked},
+                )
+            )
+        return self.shown_values  # type: ignore[return-value]
 
 
 @strawberry.type(name="OneFormDepartmentEdge")
@@ -360,8 +403,65 @@ def approval_node(row: AnyRow, application: OneFormApplicationNode | None = None
     )
 
 
-def application_node(row: AnyRow, approvals: Sequence[AnyRow]) -> OneFormApplicationNode:
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who reads applications, for what each may see of one (docs/one_form.md, "Personal
+    data"): the applicant member sees its own whole; the account that submitted it (on a
+    resident's behalf) and the staff of a department whose approval is still pending see the
+    personal fields (PHONE, ID_NUMBER) unmasked; everyone else sees them masked. Admins of the
+    application's tenant (and the applicant) see which account submitted it; staff do not."""
+
+    subject: str | None
+    member_id: int | None
+    departments: frozenset[int]  # the departments the account acts for
+    admin: Scope  # ONE_FORM write
+
+    def own(self, row: AnyRow) -> bool:
+        return self.member_id is not None and self.member_id == row.applicant_member_id
+
+    def unmasked(self, row: AnyRow, approvals: Sequence[AnyRow]) -> bool:
+        deciding = any(
+            a.department_id in self.departments and a.status == ApprovalStatus.PENDING.value
+            for a in approvals
+        )
+        return self.own(row) or self.subject == row.submitted_by or deciding
+
+
+async def viewer(ctx: Context, *, staff: bool = True) -> Viewer:
+    """The viewer; `staff=False` skips looking up its departments (its own applications)."""
+    principal = ctx.require_principal()
+    username = _username(ctx)
+    departments = (
+        frozenset(await service.staff_department_ids(ctx.db, username))
+        if staff and username is not None
+        else frozenset()
+    )
+    return Viewer(
+        principal.subject,
+        principal.member_id,
+        departments,
+        ctx.scope(Resource.ONE_FORM, Action.WRITE),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _form(fields_json: str) -> forms.Form:
+    return forms.load(fields_json, "[]")
+
+
+def application_node(
+    row: AnyRow, approvals: Sequence[AnyRow], viewer: Viewer
+) -> OneFormApplicationNode:
+    own = viewer.own(row)
+    identity = own or viewer.admin.contains(row.t_path)
+    unmasked = viewer.unmasked(row, approvals)
+    values = json.loads(row.values)
     return OneFormApplicationNode(
+        pk=row.id,
+        path=row.t_path,
+        shown_values=values if unmasked else forms.mask_values(_form(row.type_fields), values),
+        unmasked=unmasked,
+        audited=not own,
         id=global_id("OneFormApplication", row.id),
         service_type_code=row.type_code,
         service_type_name=row.type_name,
@@ -369,10 +469,9 @@ def application_node(row: AnyRow, approvals: Sequence[AnyRow]) -> OneFormApplica
         tenant_name=row.t_name,
         applicant_name=row.applicant_name,
         applicant_member_id=None
-        if row.applicant_member_id is None
+        if row.applicant_member_id is None or not identity
         else global_id("Member", row.applicant_member_id),
-        submitted_by=row.submitted_by,
-        values=json.loads(row.values),
+        submitted_by=row.submitted_by if identity else None,
         materials=[
             MaterialFileNode(
                 key=m["key"], name=m["name"], content_type=m["contentType"], size=m["size"]
@@ -392,12 +491,12 @@ def _page_info(edges: Sequence[Any], more: bool) -> PageInfo:
 
 
 async def _applications_page(
-    ctx: Context, rows: Sequence[AnyRow], page: PageArgs, counter: Counter
+    ctx: Context, rows: Sequence[AnyRow], page: PageArgs, counter: Counter, who: Viewer
 ) -> OneFormApplicationConnection:
     more, rows = len(rows) > page.first, rows[: page.first]
     approvals = await service.approvals_of(ctx.db, [r.id for r in rows])
     edges = [
-        OneFormApplicationEdge(cursor=cursor(r.id), node=application_node(r, approvals[r.id]))
+        OneFormApplicationEdge(cursor=cursor(r.id), node=application_node(r, approvals[r.id], who))
         for r in rows
     ]
     return OneFormApplicationConnection(
@@ -439,7 +538,7 @@ async def _type_node(ctx: Context, code: str) -> ServiceTypeNode | None:
 async def _application(ctx: Context, pk: int) -> OneFormApplicationNode:
     row = await service.application_by_id(ctx.db, pk)
     assert row is not None
-    return application_node(row, (await service.approvals_of(ctx.db, [pk]))[pk])
+    return application_node(row, (await service.approvals_of(ctx.db, [pk]))[pk], await viewer(ctx))
 
 
 # -- queries -----------------------------------------------------------------------------------
@@ -557,7 +656,11 @@ class OneFormQuery:
             ctx.db, filters, after_id=page.after_id, limit=page.fetch
         )
         return await _applications_page(
-            ctx, rows, page, lambda: service.count_applications(ctx.db, filters)
+            ctx,
+            rows,
+            page,
+            lambda: service.count_applications(ctx.db, filters),
+            await viewer(ctx, staff=False),
         )
 
     @strawberry.field(
@@ -590,7 +693,11 @@ class OneFormQuery:
             ctx.db, filters, after_id=page.after_id, limit=page.fetch
         )
         return await _applications_page(
-            ctx, rows, page, lambda: service.count_applications(ctx.db, filters)
+            ctx,
+            rows,
+            page,
+            lambda: service.count_applications(ctx.db, filters),
+            await viewer(ctx),
         )
 
     @strawberry.field(
@@ -639,12 +746,13 @@ class OneFormQuery:
         app_ids = [r.application_id for r in rows]
         apps = await service.applications_by_ids(ctx.db, app_ids)
         approvals = await service.approvals_of(ctx.db, app_ids)
+        who = await viewer(ctx)
         edges = [
             ApprovalEdge(
                 cursor=cursor(r.id),
                 node=approval_node(
                     r,
-                    application_node(apps[r.application_id], approvals[r.application_id]),
+                    application_node(apps[r.application_id], approvals[r.application_id], who),
                 ),
             )
             for r in rows
@@ -834,7 +942,7 @@ class OneFormMutation:
                     "submit one-form applications there",
                     path=None if tenant is None else tenant.path,
                 )
-            name = (input.applicant_name or "").strip()
+            name = service.refuse_nul(input.applicant_name or "", "applicantName").strip()
             if not name or len(name) > 60:
                 raise BadUserInput(
                     "applicantName (1 to 60 characters) is required on a resident's behalf",
@@ -888,7 +996,7 @@ class OneFormMutation:
         ctx = info.context
         pk = _pk(id, "OneFormApproval", "id")
         username = _username(ctx)
-        async with ctx.runtime.write() as (conn, _outbox):
+        async with ctx.runtime.write() as (conn, outbox):
             found = (
                 None
                 if username is None
@@ -899,4 +1007,6 @@ class OneFormMutation:
             decision = await service.decide(
                 conn, found=found, approve=approve, note=note, actor=_actor(ctx)
             )
+            if decision.event is not None:
+                outbox.append(decision.event)
         return await _application(ctx, decision.application_id)

@@ -63,10 +63,15 @@ KIND_LABELS = {VenueKind.PARTY_HISTORY_SITE: "党史教育基地", VenueKind.MEE
 class OpeningHours:
     weekday: int = strawberry.field(description="ISO weekday: 1 Monday ... 7 Sunday.")
     opens: str = strawberry.field(description='"09:00".')
-    closes: str = strawberry.field(description='"17:00": the last granule ends then.')
+    closes: str = strawberry.field(
+        description='"17:00": the last granule ends then; "24:00" at the day\'s end.'
+    )
 
 
-@strawberry.input(description="A weekday's opening hours, local time, on the half hour.")
+@strawberry.input(
+    description="A weekday's opening hours, local time, on the half hour, within the day: "
+    'closes after opens, "24:00" at the latest.'
+)
 class OpeningHoursInput:
     weekday: int = strawberry.field(description="ISO weekday: 1 Monday ... 7 Sunday.")
     opens: str
@@ -168,7 +173,10 @@ class VenueDay:
     granule_minutes: int = strawberry.field(
         description="Bookings start and end on these boundaries (30: the hour and half hour)."
     )
-    free: list[TimeRange] = strawberry.field(description="Bookable: not held, not yet begun.")
+    free: list[TimeRange] = strawberry.field(
+        description="Bookable: not held, not yet begun, within the 180-day horizon; none at "
+        "an inactive venue."
+    )
     busy: list[TimeRange]
 
 
@@ -234,7 +242,9 @@ def _venue(row: AnyRow, ctx: Context, prefix: str = "") -> VenueNode:
         capacity=get[prefix + "capacity"],
         active=bool(get[prefix + "active"]),
         opening_hours=[
-            OpeningHours(weekday=d, opens=f"{o:%H:%M}", closes=f"{c:%H:%M}")
+            OpeningHours(
+                weekday=d, opens=service.clock_text(o), closes=service.clock_text(c, closing=True)
+            )
             for d, (o, c) in sorted(hours.items())
         ],
         closed_dates=sorted(service.parse_dates(get[prefix + "closed_dates"])),
@@ -628,6 +638,7 @@ class VenueMutation:
                 actor=ctx.actor(),
                 username=username,
                 client=ctx.client_address,
+                tz=ctx.timezone,
                 now=now,
             )
         row = await service.booking_row(ctx.db, pk)

@@ -73,7 +73,7 @@ SERVICE_STATE_LABELS = {
     "RATED": "已评价",
     "CANCELLED": "已取消",
 }
-PAST_START = timedelta(days=7)  # a service may be recorded up to a week after it began
+PAST_START = timedelta(days=7)  # a service under way (a long one) may have begun a week ago
 FAR_AHEAD = timedelta(days=366)
 REASON_MAX = 500
 
@@ -131,7 +131,14 @@ class MicroWishNode:
     description: str
     category: str = strawberry.field(description="One of: " + ", ".join(CATEGORIES))
     category_label: str
-    deadline: dt.date | None
+    deadline: dt.date | None = strawberry.field(
+        description="The last day (Asia/Shanghai) it can be claimed on; null: no deadline."
+    )
+    overdue: bool = strawberry.field(
+        description="OPEN or CLAIMED past its deadline (read-time rule, the state does not "
+        "change): no longer claimable; the center withdraws or cancels it, or its claimer "
+        "still completes it."
+    )
     state: WishState
     state_label: str
     posted_at: datetime
@@ -184,6 +191,18 @@ class MicroWishNode:
         return self.raw_phone if self._unmasked(info.context) else mask_phone(self.raw_phone)
 
 
+def overdue(state: str, deadline: dt.date | None, today: dt.date) -> bool:
+    """A wish still waiting (OPEN) or being served (CLAIMED) after its deadline's day, in the
+    district's time zone. Read-time only: nothing moves the wish; it is refused to claimers."""
+    return (
+        deadline is not None and deadline < today and state in (WishState.OPEN, WishState.CLAIMED)
+    )
+
+
+def _today(ctx: Context) -> dt.date:
+    return datetime.now(ctx.timezone).date()
+
+
 def _may_manage(ctx: Context, path: str) -> bool:
     return ctx.scope(Resource.VOLUNTEER, Action.WRITE).contains(path)
 
@@ -207,6 +226,7 @@ def wish_node(row: AnyRow, ctx: Context) -> MicroWishNode:
         category=row.category,
         category_label=CATEGORIES.get(row.category, row.category),
         deadline=row.deadline,
+        overdue=overdue(row.state, row.deadline, _today(ctx)),
         state=WishState(row.state),
         state_label=STATE_LABELS[row.state],
         posted_at=row.posted_at,
@@ -657,12 +677,25 @@ async def _service_back(ctx: Context, service_id: int) -> VolunteerServiceNode:
     return service_node(row, await _mine(ctx, [row]))
 
 
-def _period(since: datetime | None, until: datetime | None) -> None:
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise BadUserInput(f"{name} needs a time zone offset", argument=name)
+def _moment(value: datetime, name: str) -> datetime:
+    """`value` in UTC; BAD_USER_INPUT naming `name` without an offset, or out of the calendar
+    once shifted to UTC (0001-01-01T00:00+08:00, 9999-12-31T23:00-10:00)."""
+    if value.tzinfo is None:
+        raise BadUserInput(f"{name} needs a time zone offset", argument=name)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise BadUserInput(f"{name} is out of range", argument=name) from None
+
+
+def _period(
+    since: datetime | None, until: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    since = None if since is None else _moment(since, "since")
+    until = None if until is None else _moment(until, "until")
     if since is not None and until is not None and until <= since:
         raise BadUserInput("until must lie after since", argument="until")
+    return since, until
 
 
 # -- queries -----------------------------------------------------------------------------------
@@ -868,7 +901,7 @@ class VolunteeringQuery:
         until: datetime | None = None,
     ) -> VolunteeringStatsNode:
         ctx = info.context
-        _period(since, until)
+        since, until = _period(since, until)
         scope = await ctx.scope_under(under, Resource.VOLUNTEER, Action.READ)
         counts = await service.stats(ctx.db, scope=scope, since=since, until=until)
         return VolunteeringStatsNode(
@@ -915,15 +948,19 @@ def _service_input(data: VolunteerServiceInput, now: datetime) -> service.Servic
         data.description, "description", service.TEXT_MAX, empty=True
     )
     place = service.checked_text(data.place, "place", service.ADDRESS_MAX)
-    for name, value in (("startsAt", data.starts_at), ("endsAt", data.ends_at)):
-        if value.tzinfo is None:
-            raise BadUserInput(f"{name} needs a time zone offset", argument=name)
-    if data.starts_at < now - PAST_START:
+    starts_at = _moment(data.starts_at, "startsAt")
+    ends_at = _moment(data.ends_at, "endsAt")
+    if starts_at < now - PAST_START:
         raise BadUserInput("startsAt lies more than 7 days in the past", argument="startsAt")
-    if data.starts_at > now + FAR_AHEAD:
+    if starts_at > now + FAR_AHEAD:
         raise BadUserInput("startsAt lies more than a year ahead", argument="startsAt")
-    if data.ends_at <= data.starts_at:
+    if ends_at <= starts_at:
         raise BadUserInput("endsAt must lie after startsAt", argument="endsAt")
+    if ends_at <= now:
+        # Sign-ups close at the end: a service over already could never have volunteers.
+        raise BadUserInput("endsAt has passed: sign-ups close when it ends", argument="endsAt")
+    if ends_at - starts_at > FAR_AHEAD:
+        raise BadUserInput("endsAt lies more than a year after startsAt", argument="endsAt")
     if not 1 <= data.capacity <= service.CAPACITY_MAX:
         raise BadUserInput(
             f"capacity must be 1 to {service.CAPACITY_MAX}, got {data.capacity}",
@@ -934,8 +971,8 @@ def _service_input(data: VolunteerServiceInput, now: datetime) -> service.Servic
         description=description,
         category=_category(data.category),
         place=place,
-        starts_at=data.starts_at,
-        ends_at=data.ends_at,
+        starts_at=starts_at,
+        ends_at=ends_at,
         capacity=data.capacity,
     )
 
@@ -1012,7 +1049,8 @@ class VolunteeringMutation:
 
     @strawberry.mutation(
         description="Post a micro-wish through a center of your subtree, for a person in need "
-        "(their name and phone are kept as personal data). It starts OPEN.",
+        "(their name and phone are kept as personal data). It starts OPEN; the feed gets a "
+        "BRANCH_ACTIVITY event at the center's tenant (微心愿：<title>, nothing of the requester).",
         extensions=WRITE,
     )
     async def post_micro_wish(
@@ -1020,9 +1058,9 @@ class VolunteeringMutation:
     ) -> MicroWishNode:
         ctx = info.context
         center_id = _pk(input.center_id, "ServiceCenter", "centerId")
-        data = _wish_input(input, datetime.now(ctx.timezone).date())
+        data = _wish_input(input, _today(ctx))
         now = _now()
-        async with ctx.runtime.write() as (conn, _outbox):
+        async with ctx.runtime.write() as (conn, outbox):
             center = await service.center(conn, center_id)
             if center is None or not _may_manage(ctx, center.c_path):
                 raise ctx.denied(
@@ -1035,6 +1073,7 @@ class VolunteeringMutation:
                 actor=ctx.actor(),
                 client=ctx.client_address,
                 now=now,
+                outbox=outbox,
             )
         return await _wish_back(ctx, wish_id)
 
@@ -1050,8 +1089,12 @@ class VolunteeringMutation:
         now = _now()
         async with ctx.runtime.write() as (conn, _outbox):
             row = await _wish_for(conn, ctx, pk, manage=False, what="claim this wish")
-            if row.deadline is not None and row.deadline < datetime.now(ctx.timezone).date():
-                raise BadUserInput("this wish's deadline has passed", argument="id")
+            if row.state == WishState.OPEN and overdue(row.state, row.deadline, _today(ctx)):
+                raise BadUserInput(
+                    f"this wish's deadline ({row.deadline.isoformat()}) has passed",
+                    argument="id",
+                    overdue=True,
+                )
             await service.claim_wish(
                 conn, row=row, member_id=me, actor=ctx.actor(), client=ctx.client_address, now=now
             )
@@ -1153,7 +1196,8 @@ class VolunteeringMutation:
 
     @strawberry.mutation(
         description="Initiate a volunteer service at a center of your subtree: when, where and "
-        "how many volunteers. It starts OPEN for sign-ups.",
+        "how many volunteers. It starts OPEN for sign-ups; the feed gets a BRANCH_ACTIVITY event "
+        "at the center's tenant (志愿服务：<title>).",
         extensions=WRITE,
     )
     async def initiate_volunteer_service(
@@ -1163,7 +1207,7 @@ class VolunteeringMutation:
         center_id = _pk(input.center_id, "ServiceCenter", "centerId")
         now = _now()
         data = _service_input(input, now)
-        async with ctx.runtime.write() as (conn, _outbox):
+        async with ctx.runtime.write() as (conn, outbox):
             center = await service.center(conn, center_id)
             if center is None or not _may_manage(ctx, center.c_path):
                 raise ctx.denied(
@@ -1176,12 +1220,13 @@ class VolunteeringMutation:
                 actor=ctx.actor(),
                 client=ctx.client_address,
                 now=now,
+                outbox=outbox,
             )
         return await _service_back(ctx, service_id)
 
     @strawberry.mutation(
-        description="Sign up (a member) for an OPEN service you can see, while places are left; "
-        "the capacity holds under concurrent sign-ups.",
+        description="Sign up (a member) for an OPEN service you can see, while places are left "
+        "and until it ends; the capacity holds under concurrent sign-ups.",
         extensions=READ,
     )
     async def sign_up_for_volunteer_service(
@@ -1199,7 +1244,8 @@ class VolunteeringMutation:
         return await _service_back(ctx, pk)
 
     @strawberry.mutation(
-        description="Withdraw your sign-up while the service is OPEN.", extensions=READ
+        description="Withdraw your sign-up while the service is OPEN, until it ends.",
+        extensions=READ,
     )
     async def withdraw_volunteer_signup(
         self, info: Info[Context, None], id: strawberry.ID

@@ -43,7 +43,8 @@ STARS = (
 )
 INDICES = "{ vanguardIndices { totalCount edges { node { member { id } value } } } }"
 INDICES_FULL = (
-    "{ vanguardIndices { edges { node { member { id } value assessmentScore activityScore } } } }"
+    "{ vanguardIndices { edges { node { member { id } value assessmentScore activityScore"
+    " learningScore } } } }"
 )
 RECORD = (
     'mutation($b: ID!, $n: Int) { recordActivity(input: {branchId: $b, title: "主题党日",'
@@ -338,10 +339,28 @@ async def test_a_member_sees_its_own_results_only(fresh: tuple[GraphQLClient, An
     for target, pk in ((me, member_id), (them, neighbour)):
         got = after[target]
         assert got["activityScore"] == participation
+        # The learning share is exposed as stored, and follows the member's hours.
+        assert got["learningScore"] == learning[pk]
+        assert got["learningScore"] == round(min(100.0, 100 * await hours_of(app, pk) / 32), 2)
         assert got["value"] == pytest.approx(
-            0.6 * got["assessmentScore"] + 0.2 * participation + 0.2 * learning[pk], abs=0.01
+            0.6 * got["assessmentScore"] + 0.2 * participation + 0.2 * got["learningScore"],
+            abs=0.01,
         )
+    assert after[me]["learningScore"] > 0
     assert after[me]["assessmentScore"] == 0.0 and after[them]["assessmentScore"] == 100.0
+
+
+async def hours_of(app: Any, member_id: int) -> float:
+    """The member's credit hours completed in the last 365 days, straight from the table."""
+    since = datetime.now(UTC) - timedelta(days=365)
+    async with app.state.runtime.engine.connect() as conn:
+        value = await conn.scalar(
+            select(func.sum(LearningEnrolment.credit_hours)).where(
+                LearningEnrolment.member_id == member_id,
+                LearningEnrolment.completed_at > since,
+            )
+        )
+    return float(value or 0.0)
 
 
 async def complete_learning(app: Any, member_id: int, *, hours: float) -> None:

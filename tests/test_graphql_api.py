@@ -148,8 +148,8 @@ async def test_first_defaults_and_bounds(client: GraphQLClient, demo: DemoData) 
 
 @pytest.mark.parametrize(
     "after",
-    ["not-base64!", "Y3Vyc29y", cursor(3)[:-2] + "??", global_id("Member", 3)],
-    ids=["garbage", "no-value", "broken", "a-node-id"],
+    ["not-base64!", "Y3Vyc29y", cursor(3)[:-2] + "??", global_id("Member", 3), cursor(2**31)],
+    ids=["garbage", "no-value", "broken", "a-node-id", "past-32-bits"],
 )
 async def test_malformed_cursor_is_bad_input(client: GraphQLClient, after: str) -> None:
     error = await client.error(
@@ -220,8 +220,8 @@ async def test_unknown_node_is_null(client: GraphQLClient, token: str) -> None:
 
 @pytest.mark.parametrize(
     "token",
-    ["", "%%%", "TWVtYmVy", "TWVtYmVyOmFiYw==", "TWVtYmVyOi0x"],
-    ids=["empty", "not-base64", "no-colon", "not-a-number", "negative"],
+    ["", "%%%", "TWVtYmVy", "TWVtYmVyOmFiYw==", "TWVtYmVyOi0x", global_id("Member", 2**31)],
+    ids=["empty", "not-base64", "no-colon", "not-a-number", "negative", "past-32-bits"],
 )
 async def test_malformed_node_id_is_bad_input(client: GraphQLClient, token: str) -> None:
     error = await client.error("query($i: ID!) { node(id: $i) { id } }", {"i": token})

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from schema.ids import global_id, parse_global_id
 from server.assessments import ratings
@@ -909,3 +910,229 @@ async def test_hours_of_many_members_at_once(seeded: tuple[GraphQLClient, Any]) 
     assert any(one_by_one.values())
     for member, hours in one_by_one.items():
         assert hours == pytest.approx(await hours_in_db(app, member))
+
+
+# -- review: defects found in the second round --------------------------------------------------
+
+FEED = """query($kinds: [FeedKind!], $first: Int) { feedEvents(kinds: $kinds, first: $first) {
+  edges { node { kind title tenant { code } branch { id } payload } } } }"""
+
+
+async def learning_events(gql: GraphQLClient) -> list[Json]:
+    edges = (await gql.data(FEED, {"kinds": ["BRANCH_ACTIVITY"], "first": 100}))["feedEvents"]
+    return [
+        e["node"]
+        for e in edges["edges"]
+        if (e["node"]["payload"] or {}).get("source") == "learning_publish"
+    ]
+
+
+async def test_publishing_reaches_the_feed_once_at_the_items_tenant(
+    fresh: tuple[GraphQLClient, Any], demo: DemoData
+) -> None:
+    client, _app = fresh
+    senior = await client.as_user("admin.d01t01")
+    at_once = await create(senior, demo, "d01t01", "新时代党的建设", section="BOOK")
+    draft = await create(
+        senior, demo, "d01t01", "基层治理微课", section="MICRO_CLASS", publish=False
+    )
+    assert await learning_events(client) == [
+        {
+            "kind": "BRANCH_ACTIVITY",
+            "title": "发布学习内容：新时代党的建设",
+            "tenant": {"code": "d01t01"},
+            "branch": None,
+            "payload": {
+                "source": "learning_publish",
+                "item": pk(at_once["id"]),
+                "section": "BOOK",
+                "section_label": "书籍",
+                "title": "新时代党的建设",
+            },
+        }
+    ]  # the draft is not published: no event
+    await senior.data(PUBLISH, {"id": draft["id"]})
+    events = await learning_events(client)
+    assert [(e["title"], e["payload"]["item"], e["payload"]["section"]) for e in events] == [
+        ("发布学习内容：基层治理微课", pk(draft["id"]), "MICRO_CLASS"),
+        ("发布学习内容：新时代党的建设", pk(at_once["id"]), "BOOK"),
+    ]
+    # Scoped like every event: the town's admin sees its own, another town's does not.
+    assert len(await learning_events(senior)) == 2
+    assert await learning_events(await client.as_user("admin.d01t02")) == []
+    # Withdrawing is no publication; a refused publication leaves no event.
+    await senior.data(WITHDRAW, {"id": draft["id"]})
+    await senior.error(WITHDRAW, {"id": draft["id"]})
+    await senior.error(CREATE, {"input": item_input(demo, "d01t01", " ")})
+    assert len(await learning_events(client)) == 2
+
+
+async def test_a_draft_is_published_once_under_concurrent_requests(
+    fresh: tuple[GraphQLClient, Any], demo: DemoData
+) -> None:
+    client, app = fresh
+    draft = await create(client, demo, "d01t01", "并发发布", publish=False)
+    bodies = await asyncio.gather(*(client.post(PUBLISH, {"id": draft["id"]}) for _ in range(6)))
+    won = [b for b in bodies if "errors" not in b]
+    lost = [b["errors"][0]["extensions"] for b in bodies if "errors" in b]
+    assert len(won) == 1, bodies
+    assert all((e["code"], e["argument"]) == ("BAD_USER_INPUT", "id") for e in lost), lost
+    assert len(await audit_actions(app, "learning.item.publish")) == 1
+    assert len(await learning_events(client)) == 1
+
+
+async def test_a_class_shows_only_published_items_its_creator_sees(
+    fresh: tuple[GraphQLClient, Any], demo: DemoData
+) -> None:
+    client, _app = fresh
+    place = village_member(demo, "d01t01")
+    district_draft = await create(client, demo, "d01", "区里的草稿", publish=False)
+    sibling = next(
+        t["code"]
+        for t in demo.tenants
+        if t["code"].startswith("d01t01v") and t["code"] != place.code
+    )
+    sibling_class = await create(
+        client,
+        demo,
+        sibling,
+        "邻村的班",
+        section="CLASS",
+        capacity=5,
+        startsOn="2026-03-01",
+        endsOn="2026-04-01",
+    )
+    junior = await client.as_user(f"admin.{place.code}")
+    klass = {"section": "CLASS", "capacity": 5, "startsOn": "2026-03-01", "endsOn": "2026-04-01"}
+    messages = set()
+    for hidden in (
+        district_draft["id"],  # another admin's draft, above the village: not for its eyes
+        sibling_class["id"],  # a class it cannot see: refused like an absent item
+        str(global_id("LearningItem", 999_999)),
+    ):
+        error = await junior.error(
+            CREATE, {"input": item_input(demo, place.code, "村班", itemIds=[hidden]) | klass}
+        )
+        assert (code_of(error), error["extensions"]["argument"]) == ("BAD_USER_INPUT", "itemIds")
+        messages.add(error["message"].replace(str(pk(hidden)), "N"))
+    assert len(messages) == 1  # the same refusal whatever lies behind the id
+    # Member's view of a village class: only published items.
+    published = await create(client, demo, "d01", "区里的课")
+    made = await create(junior, demo, place.code, "村班", itemIds=[published["id"]], **klass)
+    member = await client.as_user(place.username)
+    shown = (await member.data(ITEM, {"id": made["id"]}))["learningItem"]
+    assert [i["id"] for i in shown["items"]] == [published["id"]]
+
+
+async def test_a_withdrawn_item_is_absent_to_those_not_enrolled(
+    fresh: tuple[GraphQLClient, Any], demo: DemoData
+) -> None:
+    client, _app = fresh
+    enrolled, stranger = [await client.as_user(p.username) for p in members_by_place(demo)[:2]]
+    course = await create(client, demo, "d01", "将撤回的课")
+    await enrolled.data(ENROL, {"i": course["id"]})
+    await client.data(WITHDRAW, {"id": course["id"]})
+    # The enrolled member may finish it; to anyone else it is as absent as a missing item.
+    step = (await enrolled.data(PROGRESS, {"i": course["id"], "p": 50}))["recordLearningProgress"]
+    assert step["progress"] == 50
+    for item in (course["id"], str(global_id("LearningItem", 999_999))):
+        assert code_of(await stranger.error(PROGRESS, {"i": item, "p": 10})) == "FORBIDDEN"
+        assert code_of(await stranger.error(COMPLETE, {"i": item})) == "FORBIDDEN"
+    assert (await stranger.data(ITEM, {"id": course["id"]}))["learningItem"] is None
+
+
+async def test_more_bad_input_is_refused_by_name(
+    fresh: tuple[GraphQLClient, Any], demo: DemoData
+) -> None:
+    client, app = fresh
+    member = await client.as_user(members_by_place(demo)[0].username)
+    cases: list[tuple[Json, str]] = [
+        # PostgreSQL stores no NUL in text: refused, not an internal error.
+        ({"title": "党\x00课"}, "title"),
+        ({"summary": "摘要\x00"}, "summary"),
+        ({"tags": ["党史\x00"]}, "tags"),
+        # Below the stored precision it would award 0 hours.
+        ({"creditHours": 0.004}, "creditHours"),
+        # Ids past the 32-bit columns: bad input, not an internal error.
+        ({"tenantId": str(global_id("Tenant", 2**31))}, "tenantId"),
+        (
+            {
+                "section": "CLASS",
+                "capacity": 2,
+                "startsOn": "2026-03-01",
+                "endsOn": "2026-04-01",
+                "itemIds": [str(global_id("LearningItem", 10**12))],
+            },
+            "itemIds",
+        ),
+    ]
+    for extra, argument in cases:
+        error = await client.error(CREATE, {"input": item_input(demo, "d01", "课程") | extra})
+        assert (code_of(error), error["extensions"].get("argument")) == (
+            "BAD_USER_INPUT",
+            argument,
+        ), extra
+    huge = str(global_id("LearningItem", 2**40))
+    for query, variables, argument in (
+        (ITEM, {"id": huge}, "id"),
+        (ENROL, {"i": huge}, "itemId"),
+        (PROGRESS, {"i": huge, "p": 5}, "itemId"),
+        (PUBLISH, {"id": huge}, "id"),
+    ):
+        error = await (client if query == PUBLISH else member).error(query, variables)
+        assert (code_of(error), error["extensions"].get("argument")) == (
+            "BAD_USER_INPUT",
+            argument,
+        ), query
+    far = str(global_id("Tenant", 2**31))
+    for query in (ITEMS, ENROLMENTS, BY_MEMBER, BY_BRANCH):
+        error = await client.error(query, {"under": far})
+        assert (code_of(error), error["extensions"].get("argument")) == (
+            "BAD_USER_INPUT",
+            "under",
+        ), query
+    smallest = await create(client, demo, "d01", "最短", creditHours=0.01)
+    assert smallest["creditHours"] == 0.01
+    async with app.state.runtime.engine.connect() as conn:
+        titles = (await conn.execute(select(LearningItem.title))).scalars().all()
+    assert "课程" not in titles
+
+
+async def test_a_cohort_takes_no_progress_before_its_first_day(
+    fresh: tuple[GraphQLClient, Any], demo: DemoData
+) -> None:
+    client, app = fresh
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()  # the district's date
+    cohort = await create(
+        client,
+        demo,
+        "d01",
+        "下月开班",
+        section="CLASS",
+        capacity=10,
+        creditHours=12,
+        startsOn=(today + timedelta(days=1)).isoformat(),
+        endsOn=(today + timedelta(days=30)).isoformat(),
+    )
+    place = members_by_place(demo)[0]
+    member = await client.as_user(place.username)
+    await member.data(ENROL, {"i": cohort["id"]})  # enrolling ahead is fine
+    for query, variables in (
+        (COMPLETE, {"i": cohort["id"]}),
+        (PROGRESS, {"i": cohort["id"], "p": 5}),
+    ):
+        error = await member.error(query, variables)
+        assert (code_of(error), error["extensions"]["argument"], error["extensions"]["reason"]) == (
+            "BAD_USER_INPUT",
+            "itemId",
+            "CLASS_NOT_STARTED",
+        )
+    before = await hours_in_db(app, place.member_id)
+    # From its first day on, it is studied and completed as any item.
+    async with app.state.runtime.engine.begin() as conn:
+        await conn.execute(
+            update(LearningItem).where(LearningItem.id == pk(cohort["id"])).values(starts_on=today)
+        )
+    done = (await member.data(COMPLETE, {"i": cohort["id"]}))["completeLearning"]
+    assert (done["completed"], done["creditHours"]) == (True, 12.0)
+    assert await hours_in_db(app, place.member_id) == pytest.approx(before + 12)

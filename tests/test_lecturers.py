@@ -12,12 +12,14 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from schema import lecturers as lecturer_schema
 from schema.ids import global_id, parse_global_id
 from server.audit.models import AuditEntry
+from server.lecturers import service as lecturer_service
 from server.lecturers.demo import lecturer_rows
-from server.lecturers.models import LecturerBooking, LecturerSlotHold
+from server.lecturers.models import Lecturer, LecturerBooking, LecturerSlotHold
 from tenants.demo import DemoData, demo_accounts
 from tenants.paths import ancestors, is_within
 from tests.conftest import AS_OF, TEMPLATE_SEED, GraphQLClient
@@ -119,6 +121,16 @@ async def every_page(client: GraphQLClient, query: str, field: str, **variables:
 
 def in_days(n: int) -> str:
     return (date.today() + timedelta(days=n)).isoformat()
+
+
+async def audit_details(app: Any, action: str) -> list[tuple[str, str | None, Json]]:
+    async with app.state.runtime.engine.connect() as conn:
+        rows = await conn.execute(
+            select(AuditEntry.action, AuditEntry.subject, AuditEntry.detail)
+            .where(AuditEntry.action == action)
+            .order_by(AuditEntry.id)
+        )
+        return [(r.action, r.subject, json.loads(r.detail)) for r in rows]
 
 
 async def audit_actions(app: Any, prefix: str) -> list[tuple[str, str | None, str]]:
@@ -258,6 +270,66 @@ async def test_admins_register_and_edit_in_their_subtree_only(
         ("lecturer.update", str(pk(made["id"]))),
         ("lecturer.update", str(pk(made["id"]))),
     ]
+
+
+async def test_an_account_lost_to_a_concurrent_link_is_bad_input(
+    fresh: tuple[GraphQLClient, Any], demo: DemoData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests may both pass the check that an account is free; the unique index then
+    refuses the second, which must be BAD_USER_INPUT on `account` (not an internal error),
+    leaving nothing behind."""
+    client, app = fresh
+    junior = await client.as_user("admin.d01t01v001")
+    data = {
+        "tenantId": tenant_gid(demo, "d01t01v001"),
+        "name": "李明",
+        "title": "老党员",
+        "affiliation": "村党支部",
+        "topics": ["党史"],
+    }
+    made = (await junior.data(REGISTER, {"i": data}))["registerLecturer"]
+    error = await junior.error(REGISTER, {"i": {**data, "account": "m." + "9" * 64}})
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "account"}
+
+    async def passes(*_args: Any) -> None:
+        """The check as the loser of the race saw it: the account still free."""
+
+    monkeypatch.setattr(lecturer_service, "_check_account", passes)
+    linked = "m.10"  # lecturer 1's
+    for query, variables in [
+        (REGISTER, {"i": {**data, "account": linked}}),
+        (UPDATE, {"id": made["id"], "i": {"account": linked}}),
+    ]:
+        error = await junior.error(query, variables)
+        assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "account"}
+        assert "linked to another lecturer" in error["message"]
+    assert (await junior.data(LECTURER, {"id": made["id"]}))["lecturer"]["account"] is None
+    assert len(await audit_actions(app, "lecturer.")) == 1  # the first register only
+
+
+async def test_two_edits_of_different_fields_at_once_both_stay(
+    fresh: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edit stores the fields it was given, not the rest of the row as it read it: another
+    edit committed between its read and its write is kept."""
+    client, app = fresh
+    admin = await client.as_user("admin")
+    read = lecturer_schema._writable_lecturer
+
+    async def read_then_renamed_meanwhile(*args: Any) -> Any:
+        row = await read(*args)
+        async with app.state.runtime.engine.begin() as conn:
+            await conn.execute(update(Lecturer).where(Lecturer.id == 1).values(name="另一个名字"))
+        return row
+
+    monkeypatch.setattr(lecturer_schema, "_writable_lecturer", read_then_renamed_meanwhile)
+    edited = (await admin.data(UPDATE, {"id": lid(1), "i": {"topics": ["廉政教育"]}}))[
+        "updateLecturer"
+    ]
+    assert edited["name"] == "另一个名字" and edited["topics"] == ["廉政教育"]
+    assert edited["account"] == "m.10"  # not given: kept as stored
+    [(_, _, detail)] = [r for r in await audit_details(app, "lecturer.update") if r[1] == "1"]
+    assert detail == {"fields": {"topics": json.dumps(["廉政教育"], ensure_ascii=False)}}
 
 
 # -- booking -------------------------------------------------------------------------------------
@@ -458,6 +530,76 @@ async def test_only_the_lecturer_accepts_or_declines_and_declining_frees_the_slo
         "lecturer_booking.cancel",
         "lecturer_booking.book",
     ]
+
+
+ACTIVITY = """{ feedEvents(kinds: [BRANCH_ACTIVITY], first: 100) { edges { node {
+  title payload tenant { code } branch { id name } } } } }"""
+
+
+async def booking_events(reader: GraphQLClient) -> list[Json]:
+    """The lecturer-booking events of the feed's history the reader sees, oldest first."""
+    edges = (await reader.data(ACTIVITY))["feedEvents"]["edges"]
+    nodes = [
+        e["node"] for e in edges if (e["node"]["payload"] or {}).get("source") == "lecturer_booking"
+    ]
+    return nodes[::-1]
+
+
+async def test_an_accepted_booking_reaches_the_feed(
+    fresh: tuple[GraphQLClient, Any], demo: DemoData
+) -> None:
+    client, _app = fresh
+    junior = await client.as_user("admin.d01t01v001")
+    day = in_days(60)
+    branch = branch_of(demo, "d01t01v001")
+    for_branch = (
+        await junior.data(
+            BOOK,
+            {
+                "i": booking_input(
+                    demo,
+                    1,
+                    day,
+                    "MORNING",
+                    tenantId=None,
+                    branchId=str(global_id("Branch", branch)),
+                )
+            },
+        )
+    )["bookLecturer"]
+    for_tenant = (await junior.data(BOOK, {"i": booking_input(demo, 2, day, "EVENING")}))[
+        "bookLecturer"
+    ]
+    declined = (await junior.data(BOOK, {"i": booking_input(demo, 1, day, "EVENING")}))[
+        "bookLecturer"
+    ]
+    assert await booking_events(junior) == []  # a request is not news
+    first, second = await client.as_user("m.10"), await client.as_user("m.13")  # lecturers 1, 2
+    await first.data(DECLINE, {"id": declined["id"], "note": "另有安排"})
+    await first.data(ACCEPT, {"id": for_branch["id"]})
+    await second.data(ACCEPT, {"id": for_tenant["id"]})
+    await first.error(ACCEPT, {"id": for_branch["id"]})  # refused: no second event
+    await junior.data(CANCEL, {"id": for_tenant["id"]})
+    events = await booking_events(junior)
+    names = {1: for_branch["lecturer"]["name"], 2: for_tenant["lecturer"]["name"]}
+    assert [(e["title"], e["tenant"], e["branch"] and e["branch"]["id"]) for e in events] == [
+        (
+            f"红色讲师预约：{names[1]} · 学习党的二十大精神",
+            {"code": "d01t01v001"},
+            str(global_id("Branch", branch)),
+        ),
+        (f"红色讲师预约：{names[2]} · 学习党的二十大精神", {"code": "d01t01v001"}, None),
+    ]
+    assert events[0]["payload"] == {
+        "source": "lecturer_booking",
+        "booking": pk(for_branch["id"]),
+        "lecturer": 1,
+        "date": day,
+        "slot": "MORNING",
+    }
+    # The command center above sees them; another town does not.
+    assert await booking_events(await client.as_user("admin")) == events
+    assert await booking_events(await client.as_user("admin.d01t02")) == []
 
 
 @pytest.mark.parametrize(

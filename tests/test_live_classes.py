@@ -6,6 +6,9 @@ a question and its close to a participant, never to a non-participant."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,15 +18,18 @@ import pytest
 from sqlalchemy import update
 from starlette.testclient import TestClient
 
+from schema import live_classes
 from schema.ids import global_id, parse_global_id
 from server.app import create_app
 from server.errors import BadUserInput
-from server.lecturers.models import LiveQuestion, QuestionKind
+from server.lecturers import sessions
+from server.lecturers.models import LiveClass, LiveQuestion, QuestionKind
 from server.lecturers.scoring import checked_choices, score
-from tenants.demo import DemoData
+from server.members.privacy import masked_name
+from tenants.demo import DemoData, demo_accounts
 from tenants.paths import ancestors, is_within
 from tests import test_feed
-from tests.conftest import Databases, GraphQLClient, settings_for
+from tests.conftest import TEMPLATE_SEED, Databases, GraphQLClient, settings_for
 from tests.services import Redis
 from tests.test_feed import Served
 from tests.test_lecturers import audit_actions, every_page, tenant_gid
@@ -295,9 +301,17 @@ async def test_a_class_from_schedule_to_end(
         "liveClassLeaderboard"
     ]
     assert first["pageInfo"]["hasNextPage"] and not rest["pageInfo"]["hasNextPage"]
-    assert [e["node"] for e in first["edges"] + rest["edges"]] == [
-        e["node"] for e in board["edges"]
+    in_full = [e["node"] for e in first["edges"] + rest["edges"]]
+    # The host sees every name in full; a participant its own, and the others' surnames only.
+    assert [{**n, "name": None} for n in in_full] == [
+        {**e["node"], "name": None} for e in board["edges"]
     ]
+    assert [e["node"]["name"] for e in board["edges"]] == [
+        in_full[0]["name"],
+        masked_name(in_full[1]["name"]),
+        masked_name(in_full[2]["name"]),
+    ]
+    assert in_full[0]["name"] == joined["name"] and "某" not in in_full[1]["name"]
     # Attendance is the host's.
     attendance = await every_page(host, ATTENDANCE, "liveClassAttendance", c=class_id)
     assert len(attendance) == 3 and attendance[0]["joinedAt"] == joined["joinedAt"]
@@ -323,6 +337,145 @@ async def test_a_class_from_schedule_to_end(
     ]
 
 
+ACTIVITY = """query($under: ID) { feedEvents(under: $under, kinds: [BRANCH_ACTIVITY], first: 100)
+  { edges { node { kind title payload occurredAt tenant { code } branch { id } } } } }"""
+
+
+async def live_events(reader: GraphQLClient) -> list[Json]:
+    """The live-class events of the feed's history the reader sees, oldest first."""
+    edges = (await reader.data(ACTIVITY))["feedEvents"]["edges"]
+    nodes = [e["node"] for e in edges if (e["node"]["payload"] or {}).get("source") == "live_class"]
+    return nodes[::-1]
+
+
+async def test_the_feed_sees_a_class_start_and_end(
+    fresh: tuple[GraphQLClient, Any], demo: DemoData
+) -> None:
+    client, _app = fresh
+    host = await client.as_user("admin.d01t01")
+    made = (await host.data(SCHEDULE, {"i": schedule_input(demo, "d01t01", title="初心课")}))[
+        "scheduleLiveClass"
+    ]
+    class_id, class_pk = made["id"], parse_global_id(made["id"])[1]
+    lecturer = made["lecturer"]["name"]
+    assert await live_events(host) == []  # scheduling is not news yet
+
+    started = (await host.data(START, {"id": class_id}))["startLiveClass"]
+    [opening] = await live_events(host)
+    assert opening["kind"] == "BRANCH_ACTIVITY" and opening["tenant"] == {"code": "d01t01"}
+    assert opening["title"] == f"空中课堂开讲：初心课（{lecturer}）"
+    assert opening["payload"] == {"source": "live_class", "live_class": class_pk, "lecturer": 1}
+    assert opening["occurredAt"] == started["startedAt"] and opening["branch"] is None
+    for username in ("m.39", "m.55"):
+        await (await client.as_user(username)).data(JOIN, {"id": class_id})
+    await host.data(END, {"id": class_id})
+    await host.error(END, {"id": class_id})  # refused: no second event
+    closing = (await live_events(host))[1:]
+    assert [(e["title"], e["payload"]) for e in closing] == [
+        (
+            "空中课堂结束：初心课，2人参加",
+            {"source": "live_class", "live_class": class_pk, "lecturer": 1, "attendance": 2},
+        )
+    ]
+    # The command center above sees them; a neighbouring town does not.
+    assert await live_events(await client.as_user("admin")) == [opening, *closing]
+    assert await live_events(await client.as_user("admin.d01t02")) == []
+
+
+async def test_a_stale_read_never_lets_a_write_past_the_end(
+    fresh: tuple[GraphQLClient, Any], demo: DemoData
+) -> None:
+    """The API reads a class or question before its write transaction; a class that ends (or
+    a question that closes) in between must refuse the write, not take it."""
+    client, app = fresh
+    host = await client.as_user("admin.d01t01")
+    made = (await host.data(SCHEDULE, {"i": schedule_input(demo, "d01t01")}))["scheduleLiveClass"]
+    class_id, class_pk = made["id"], parse_global_id(made["id"])[1]
+    await host.data(START, {"id": class_id})
+    alice = await client.as_user("m.39")
+    await alice.data(JOIN, {"id": class_id})
+    question = (await host.data(PUSH, {"i": question_input(class_id)}))["pushLiveQuestion"]
+    question_pk = parse_global_id(question["id"])[1]
+    engine = app.state.runtime.engine
+    async with engine.connect() as conn:
+        live_row = await sessions.class_by_id(conn, class_pk)
+        open_row = await sessions.question_by_id(conn, question_pk)
+    assert live_row is not None and open_row is not None
+    await host.data(CLOSE, {"id": question["id"]})
+    now = datetime.now(UTC)
+    who = {"actor": "user:m.39", "client": None, "now": now}
+    # An answer read the question open; it closed before the answer's transaction.
+    with pytest.raises(BadUserInput) as refused:
+        async with engine.begin() as conn:
+            await sessions.answer_question(
+                conn, question=open_row, path=live_row.t_path, member_id=39, choices=[1], **who
+            )
+    assert refused.value.extensions == {"argument": "questionId"}
+    await host.data(END, {"id": class_id})
+    # A push and a join read the class on; it ended before their transactions.
+    fields = sessions.checked_question(
+        text="问",
+        kind=QuestionKind.SINGLE,
+        options=["甲", "乙"],
+        correct=[0],
+        points=1,
+        time_limit=60,
+    )
+    with pytest.raises(BadUserInput) as refused:
+        async with engine.begin() as conn:
+            await sessions.push_question(conn, row=live_row, fields=fields, **who)
+    assert refused.value.extensions == {"argument": "liveClassId"}
+    with pytest.raises(BadUserInput) as refused:
+        async with engine.begin() as conn:
+            await sessions.join_class(conn, row=live_row, member_id=55, **who)
+    assert refused.value.extensions == {"argument": "id"}
+    questions = (await host.data(QUESTIONS, {"c": class_id}))["liveClassQuestions"]
+    assert questions["totalCount"] == 1 and questions["edges"][0]["node"]["myScore"] is None
+    assert (await host.data(ONE, {"id": class_id}))["liveClass"]["attendanceCount"] == 1
+    board = (await host.data(BOARD, {"c": class_id}))["liveClassLeaderboard"]
+    assert [e["node"]["answered"] for e in board["edges"]] == [0]
+
+
+async def test_answers_racing_the_end_are_counted_or_refused(
+    fresh: tuple[GraphQLClient, Any], demo: DemoData
+) -> None:
+    """The host ends a class while participants answer its open questions, all at once: the
+    end succeeds, each answer is either taken (and then counted in the results) or refused as
+    too late, and nothing fails otherwise (on PostgreSQL: no deadlock, no lost answer)."""
+    client, _app = fresh
+    host = await client.as_user("admin")
+    made = (await host.data(SCHEDULE, {"i": schedule_input(demo, "d01")}))["scheduleLiveClass"]
+    class_id = made["id"]
+    await host.data(START, {"id": class_id})
+    usernames = [u for u, m in demo_accounts(demo, seed=TEMPLATE_SEED) if m is not None][:10]
+    members = [await client.as_user(u) for u in usernames]
+    for member in members:
+        await member.data(JOIN, {"id": class_id})
+    questions = [
+        (await host.data(PUSH, {"i": question_input(class_id, text=f"第{n}题")}))[
+            "pushLiveQuestion"
+        ]["id"]
+        for n in range(3)
+    ]
+    bodies = await asyncio.gather(
+        *(m.post(ANSWER, {"q": q, "c": [1]}) for q in questions for m in members[:5]),
+        host.post(END, {"id": class_id}),
+        *(m.post(ANSWER, {"q": q, "c": [1]}) for q in questions for m in members[5:]),
+    )
+    ended = bodies.pop(15)
+    assert "errors" not in ended, ended
+    refused = [b["errors"] for b in bodies if "errors" in b]
+    assert all(
+        e[0]["extensions"] == {"code": "BAD_USER_INPUT", "argument": "questionId"} for e in refused
+    ), refused
+    taken = len(bodies) - len(refused)
+    board = await every_page(host, BOARD, "liveClassLeaderboard", c=class_id)
+    assert sum(n["answered"] for n in board) == taken
+    assert sum(n["total"] for n in board) == 10 * taken
+    listed = (await host.data(QUESTIONS, {"c": class_id}))["liveClassQuestions"]["edges"]
+    assert all(e["node"]["closedAt"] for e in listed)
+
+
 async def test_schedule_checks_its_input_and_place(
     fresh: tuple[GraphQLClient, Any], demo: DemoData
 ) -> None:
@@ -334,6 +487,16 @@ async def test_schedule_checks_its_input_and_place(
         ({"scheduledEnd": start.isoformat()}, "scheduledEnd"),
         ({"scheduledEnd": (start + timedelta(hours=13)).isoformat()}, "scheduledEnd"),
         ({"scheduledStart": "2026-12-01T09:00:00"}, "scheduledStart"),
+        # No UTC time (beyond the calendar's ends), or more than a year ahead.
+        ({"scheduledStart": "0001-01-01T00:00:00+08:00"}, "scheduledStart"),
+        ({"scheduledEnd": "9999-12-31T23:00:00-05:00"}, "scheduledEnd"),
+        (
+            {
+                "scheduledStart": (start + timedelta(days=400)).isoformat(),
+                "scheduledEnd": (start + timedelta(days=400, hours=1)).isoformat(),
+            },
+            "scheduledStart",
+        ),
         ({"lecturerId": tenant_gid(demo, "d01")}, "lecturerId"),
         ({"hostTenantId": lid(1)}, "hostTenantId"),
     ]:
@@ -350,6 +513,12 @@ async def test_schedule_checks_its_input_and_place(
     member = await client.as_user("m.39")
     error = await member.error(SCHEDULE, {"i": schedule_input(demo, "d01t01v001")})
     assert error["extensions"]["code"] == "FORBIDDEN"
+    # An inactive lecturer is not scheduled, as it is not booked.
+    admin = await client.as_user("admin")
+    update = "mutation($id: ID!) { updateLecturer(id: $id, input: {active: false}) { active } }"
+    await admin.data(update, {"id": lid(1)})
+    error = await junior.error(SCHEDULE, {"i": schedule_input(demo, "d01t01v001")})
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "lecturerId"}
 
 
 def sees(path: str, root: str) -> bool:
@@ -471,8 +640,81 @@ def test_the_subscription_delivers_questions_to_participants_only(
         assert alice.next("live")["liveClass"]["kind"] == "ENDED"
         assert alice.message("live")["type"] == "complete"
         assert host_socket.next("live")["liveClass"]["kind"] == "ENDED"
+        assert host_socket.message("live")["type"] == "complete"
+        # Both subscriptions are gone from the hub; the other class's one stays.
+        assert listeners(served) == {parse_global_id(elsewhere["id"])[1]: 1}
         # The other class's subscriber heard nothing of this one.
         assert [m for m in outsider.drain() if m.get("id") == "own"] == []
+
+
+def listeners(served: Served) -> dict[int, int]:
+    """The live hub's subscriptions in this process, per class."""
+    hub = served.runtime.live
+    return {class_id: len(them) for class_id, them in hub._listeners.items()}
+
+
+def test_a_signed_out_subscriber_is_dropped_like_the_feeds(
+    serve: Callable[..., Served], demo: DemoData
+) -> None:
+    """Signing out ends the socket (4403) within a ping interval, live-class subscriptions and
+    all (server/ws.py), and frees its place in the hub; another participant carries on."""
+    served = serve(ws_ping=1)
+    host = "admin.d01t01"
+    class_id = served.data(host, SCHEDULE, {"i": schedule_input(demo, "d01t01")})[
+        "scheduleLiveClass"
+    ]["id"]
+    served.data(host, START, {"id": class_id})
+    with served.socket("m.55") as staying:
+        staying.subscribe("live", FOLLOW, {"id": class_id})
+        assert staying.next("live")["liveClass"]["kind"] == "STARTED"
+        with served.socket("m.39") as leaving:
+            leaving.subscribe("live", FOLLOW, {"id": class_id})
+            assert leaving.next("live")["liveClass"]["kind"] == "STARTED"
+            assert listeners(served) == {parse_global_id(class_id)[1]: 2}
+            assert served.data("m.39", "mutation { logout }") == {"logout": True}
+            assert leaving.closed(5.0) == 4403
+        # The client has answered the close: the connection's operations are ended.
+        deadline = time.monotonic() + 5.0
+        while listeners(served) != {parse_global_id(class_id)[1]: 1}:
+            assert time.monotonic() < deadline, listeners(served)
+            time.sleep(0.05)
+        question = served.data(host, PUSH, {"i": question_input(class_id)})["pushLiveQuestion"]
+        assert staying.next("live")["liveClass"]["question"]["id"] == question["id"]
+
+
+def test_a_lost_ended_message_still_ends_the_subscription(
+    serve: Callable[..., Served], demo: DemoData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Live messages are not stored: if ENDED never arrives (a Redis outage), a subscription
+    left waiting looks at the class's row, and ends with ENDED as if it had."""
+    monkeypatch.setattr(live_classes, "ENDED_RECHECK", 0.2)
+    served = serve()
+    host = "admin.d01t01"
+    class_id = served.data(host, SCHEDULE, {"i": schedule_input(demo, "d01t01")})[
+        "scheduleLiveClass"
+    ]["id"]
+    served.data(host, START, {"id": class_id})
+    with served.socket("m.39") as alice:
+        alice.subscribe("live", FOLLOW, {"id": class_id})
+        assert alice.next("live")["liveClass"]["kind"] == "STARTED"
+        time.sleep(0.5)  # a few quiet rechecks: the class is on, the subscription waits
+        assert alice.drain() == []
+        ended_at = datetime.now(UTC)
+
+        async def end_unannounced() -> None:
+            async with served.runtime.engine.begin() as conn:
+                await conn.execute(
+                    update(LiveClass)
+                    .where(LiveClass.id == parse_global_id(class_id)[1])
+                    .values(ended_at=ended_at)
+                )
+
+        served.call(end_unannounced)
+        ended = alice.next("live")["liveClass"]
+        assert ended["kind"] == "ENDED"
+        assert datetime.fromisoformat(ended["at"]) == ended_at
+        assert alice.message("live")["type"] == "complete"
+        assert listeners(served) == {}
 
 
 def test_events_cross_processes_over_redis(

@@ -33,7 +33,7 @@ from tests.conftest import DEMO_PASSWORD, GraphQLClient
 Json = dict[str, Any]
 
 APPLICATION = """id serviceTypeCode status submittedAt completedAt durationSeconds applicantName
-  applicantMemberId tenantId tenantName values materials { key name contentType size }
+  applicantMemberId submittedBy tenantId tenantName values materials { key name contentType size }
   approvals { id status note decidedBy decidedAt createdAt department { code name } }"""
 SUBMIT = f"""mutation($i: SubmitOneFormApplicationInput!) {{
   submitOneFormApplication(input: $i) {{ {APPLICATION} }} }}"""
@@ -85,6 +85,9 @@ TEST_FIELDS = [
         "required": True,
         "options": ["小学", "初中"],
     },
+    # Personal data: masked for whoever is neither the applicant nor deciding.
+    {"key": "phone", "label": "联系电话", "type": "PHONE", "required": False},
+    {"key": "idNumber", "label": "身份证号", "type": "ID_NUMBER", "required": False},
 ]
 TEST_MATERIALS = [{"key": "idCard", "label": "身份证"}, {"key": "photo", "label": "照片"}]
 GOOD_VALUES = {"fullName": "王小明", "age": 7, "birthDate": "2019-03-01", "stage": "小学"}
@@ -132,6 +135,15 @@ def sample_form() -> forms.Form:
         ({"stage": "高中"}, "values.stage", "option"),
         ({"stage": None}, "values.stage", "required"),
         ({"nickname": "x"}, "values.nickname", "unknown"),
+        # A JSON integer of hundreds of digits: float() of it overflows.
+        ({"age": 10**400}, "values.age", "type"),
+        ({"age": -(2**53)}, "values.age", "type"),
+        ({"age": float("inf")}, "values.age", "type"),
+        ({"phone": "1381234567"}, "values.phone", "type"),
+        ({"phone": "12812345678"}, "values.phone", "type"),
+        ({"phone": 13812345678}, "values.phone", "type"),
+        ({"idNumber": "33100219870313001"}, "values.idNumber", "type"),
+        ({"idNumber": "33100219870313001Y"}, "values.idNumber", "type"),
     ],
 )
 def test_each_field_type_is_checked_naming_the_field(
@@ -149,6 +161,21 @@ def test_good_values_are_normalised() -> None:
     # An optional field may be null or absent; a given one is kept.
     assert "urgent" not in forms.check_values(sample_form(), {**GOOD_VALUES, "urgent": None})
     assert forms.check_values(sample_form(), {**GOOD_VALUES, "urgent": False})["urgent"] is False
+    personal = forms.check_values(
+        sample_form(),
+        {**GOOD_VALUES, "phone": " 0576-88881234 ", "idNumber": "33100219870313001x"},
+    )
+    assert (personal["phone"], personal["idNumber"]) == ("0576-88881234", "33100219870313001X")
+    assert forms.check_values(sample_form(), {**GOOD_VALUES, "age": -3})["age"] == -3
+    assert forms.mask_values(sample_form(), {**GOOD_VALUES, **personal}) == {
+        **GOOD_VALUES,
+        "phone": "057******1234",
+        "idNumber": "331***********001X",
+    }
+    # A date that is not one is refused without echoing it (messages reach logs).
+    with pytest.raises(BadUserInput) as refused:
+        forms.check_values(sample_form(), {**GOOD_VALUES, "birthDate": "2019-02-30"})
+    assert "2019-02-30" not in str(refused.value)
     with pytest.raises(BadUserInput) as caught:
         forms.check_values(sample_form(), ["not", "an", "object"])
     assert caught.value.extensions["argument"] == "values"
@@ -192,11 +219,40 @@ def test_declared_forms_are_checked() -> None:
         ([forms.Field("t", "T", text, max_length=0)], [], "fields.t"),
         ([forms.Field("t", " ", text)], [], "fields.t"),
         ([forms.Field("t", "T", text)], [forms.Material("m", "M")] * 2, "materials.m"),
+        # Huge declarations are refused, not stored.
+        ([forms.Field("t", "长" * 61, text)], [], "fields.t"),
+        ([forms.Field("c", "C", forms.FieldType.CHOICE, options=("x" * 61,))], [], "fields.c"),
+        (
+            [forms.Field("c", "C", forms.FieldType.CHOICE, options=tuple(map(str, range(51))))],
+            [],
+            "fields.c",
+        ),
+        ([forms.Field("t", "T", text)], [forms.Material("m", "M" * 61)], "materials.m"),
+        (
+            [forms.Field("t", "T", text)],
+            [forms.Material(f"m{i}", "M") for i in range(21)],
+            "materials",
+        ),
+        ([forms.Field("p", "P", forms.FieldType.PHONE, max_length=20)], [], "fields.p"),
+        # A phone or ID number declared as TEXT would escape the masking.
+        ([forms.Field("contact", "联系电话", text)], [], "fields.contact"),
+        ([forms.Field("ownerIdNumber", "产权人证件", text)], [], "fields.ownerIdNumber"),
+        ([forms.Field("x", "身份证号", text)], [], "fields.x"),
     ]
     for fields, materials, argument in cases:
         with pytest.raises(BadUserInput) as caught:
             forms.declare(fields, materials)
         assert caught.value.extensions["argument"] == argument, (fields, materials)
+
+
+def test_durations_read_in_chinese() -> None:
+    assert service.chinese_duration(0) == "不到1分钟"
+    assert service.chinese_duration(59) == "不到1分钟"
+    assert service.chinese_duration(45 * 60 + 59) == "45分钟"
+    assert service.chinese_duration(3 * 3600) == "3小时"
+    assert service.chinese_duration(3 * 3600 + 20 * 60) == "3小时20分钟"
+    assert service.chinese_duration(86400 + 4 * 3600 + 59 * 60) == "1天4小时"
+    assert service.chinese_duration(2 * 86400 + 59 * 60) == "2天"
 
 
 def test_median_and_p90() -> None:
@@ -424,6 +480,7 @@ async def test_bad_submissions_name_the_field_and_write_nothing(
         (submission(urgent="true"), "values.urgent"),
         (submission(fullName="x" * 11), "values.fullName"),
         (submission(other=1), "values.other"),
+        (submission(idNumber="123"), "values.idNumber"),
         (
             {
                 "i": {
@@ -441,6 +498,19 @@ async def test_bad_submissions_name_the_field_and_write_nothing(
         error = await member.error(SUBMIT, variables)
         assert error["extensions"]["code"] == "BAD_USER_INPUT", (argument, error)
         assert error["extensions"]["argument"] == argument
+    # A number of hundreds of digits, as a literal in the query (JSON bodies refuse it): it
+    # was INTERNAL_SERVER_ERROR (OverflowError converting it to a float).
+    materials = ", ".join(
+        f'{{key: "{m["key"]}", name: "x", contentType: "x/y", size: 1}}' for m in GOOD_MATERIALS
+    )
+    literal = f"""mutation {{ submitOneFormApplication(input: {{serviceType: "TESTS",
+      values: {{fullName: "王", age: {10**400}, birthDate: "2019-03-01", stage: "小学"}},
+      materials: [{materials}]}}) {{ id }} }}"""
+    error = await member.error(literal)
+    assert (error["extensions"]["code"], error["extensions"]["argument"]) == (
+        "BAD_USER_INPUT",
+        "values.age",
+    )
     assert await scalar(app, select(func.count()).select_from(OneFormApplication)) == before
     assert await audit_rows(app, "one_form.submit") == []
 
@@ -594,6 +664,10 @@ async def test_the_last_two_decisions_racing_complete_it_exactly_once(
         assert "COMPLETED" in {r["status"] for r in results}
     completions = [e.subject for e in await audit_rows(app, "one_form.complete")]
     assert sorted(completions) == sorted(str(parse_global_id(n["id"])[1]) for n in made[:5])
+    events = await one_form_events(client)
+    assert sorted(e["payload"]["application"] for e in events) == sorted(
+        parse_global_id(n["id"])[1] for n in made[:5]
+    )
 
     node = made[5]
     runtime = app.state.runtime
@@ -641,9 +715,299 @@ async def test_the_last_two_decisions_racing_complete_it_exactly_once(
         == "COMPLETED"
     )
     assert [e.subject for e in await audit_rows(app, "one_form.complete")].count(str(pk)) == 1
+    # One feed event per application: the losing decision of each race emitted none.
+    events = [e["payload"]["application"] for e in await one_form_events(client)]
+    assert sorted(events) == sorted(parse_global_id(n["id"])[1] for n in made)
+    assert d2.event is not None and d1.event is None
+
+
+# -- the command center's feed ------------------------------------------------------------------
+
+FEED_EVENTS = """query($first: Int) { feedEvents(kinds: [BRANCH_ACTIVITY], first: $first) {
+  edges { node { id title kind light payload tenant { path } branch { id } } } } }"""
+
+
+async def one_form_events(gql: GraphQLClient) -> list[Json]:
+    """The one-form events the viewer sees in the feed's history, newest first."""
+    edges = (await gql.data(FEED_EVENTS, {"first": 100}))["feedEvents"]["edges"]
+    return [e["node"] for e in edges if (e["node"]["payload"] or {}).get("source") == "one_form"]
+
+
+def town_admins(path: str) -> tuple[str, str]:
+    """The admin of the town of `path`, and of another town."""
+    district, town = path.strip("/").split("/")[:2]
+    other = "t02" if town != "t02" else "t01"
+    return f"admin.{district}{town}", f"admin.{district}{other}"
+
+
+async def test_closing_an_application_reaches_the_feed_once_without_personal_data(
+    fresh: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, app = fresh
+    hub = app.state.runtime.hub
+    published: list[int] = []
+    publish = hub.publish
+
+    async def recorded(events: Any) -> None:
+        published.extend(e.id for e in events if e.data.get("source") == "one_form")
+        await publish(events)
+
+    # What the decision's transaction left in its outbox, published after the commit.
+    monkeypatch.setattr(hub, "publish", recorded)
+    s = await setup(client, app)
+    me = (await member_accounts(app))[0]
+    member = await client.as_user(me.username)
+    made = await submit(member, phone="13812345678", idNumber="33100219870313001X")
+    pk = parse_global_id(made["id"])[1]
+    first, second, third = s.departments
+    await decide(s.staff[first], approval_of(made, first))
+    await decide(s.staff[second], approval_of(made, second))
+    assert await one_form_events(client) == []  # nothing to tell while it is pending
+    done = await decide(s.staff[third], approval_of(made, third))
+    [event] = await one_form_events(client)
+    assert published == [parse_global_id(event["id"])[1]]
+    duration = done["durationSeconds"]
+    assert event["title"] == f"一件事办结：测试一件事（用时 {service.chinese_duration(duration)}）"
+    assert (event["kind"], event["tenant"]["path"], event["branch"]) == (
+        "BRANCH_ACTIVITY",
+        me.path,
+        None,
+    )
+    assert event["payload"] == {
+        "source": "one_form",
+        "application": pk,
+        "serviceType": "TESTS",
+        "status": "COMPLETED",
+        "durationSeconds": duration,
+    }
+    # Nothing personal: neither the applicant's name nor any value of the form.
+    text = json.dumps(event, ensure_ascii=False)
+    for secret in [made["applicantName"], *map(str, made["values"].values())]:
+        assert secret not in text, secret
+    # A rejection: one event, at the moment of the rejection; the withdrawn rest add none.
+    refused = await submit(member)
+    await decide(s.staff[second], approval_of(refused, second), False, "材料不全")
+    error = await s.staff[third].error(DECIDE, {"id": approval_of(refused, third), "approve": True})
+    assert error["extensions"]["state"] == "WITHDRAWN"
+    events = await one_form_events(client)
+    assert [e["payload"]["status"] for e in events] == ["REJECTED", "COMPLETED"]
+    assert published == [parse_global_id(e["id"])[1] for e in reversed(events)]
+    assert events[0]["title"] == "一件事退回：测试一件事"
+    assert events[0]["payload"]["application"] == parse_global_id(refused["id"])[1]
+    assert "材料不全" not in json.dumps(events[0], ensure_ascii=False)
+    # At the application's tenant: its town's admin sees both, another town's none.
+    own_town, other_town = town_admins(me.path)
+    assert len(await one_form_events(await client.as_user(own_town))) == 2
+    assert await one_form_events(await client.as_user(other_town)) == []
 
 
 # -- who sees what ------------------------------------------------------------------------------
+
+PRIVATE = """id submittedBy applicantMemberId applicantName values"""
+QUEUE_PRIVATE = f"""query($status: OneFormApprovalStatus) {{ oneFormWorkQueue(status: $status) {{
+  edges {{ node {{ id application {{ {PRIVATE} }} }} }} }} }}"""
+LISTED_PRIVATE = f"""query {{ oneFormApplications(first: 100) {{
+  edges {{ node {{ {PRIVATE} }} }} }} }}"""
+MINE_PRIVATE = (
+    f"""query {{ myOneFormApplications(first: 1) {{ edges {{ node {{ {PRIVATE} }} }} }} }}"""
+)
+CLEAR = {"phone": "13812345678", "idNumber": "33100219870313001X"}
+MASKED = {"phone": "138****5678", "idNumber": "331***********001X"}
+
+
+def personal(node: Json) -> Json:
+    return {k: node["values"][k] for k in CLEAR}
+
+
+async def test_personal_fields_are_masked_but_for_the_applicant_and_the_deciding_staff(
+    fresh: tuple[GraphQLClient, Any],
+) -> None:
+    client, app = fresh
+    s = await setup(client, app, n=2)
+    me = (await member_accounts(app))[0]
+    member = await client.as_user(me.username)
+    made = await submit(member, phone=CLEAR["phone"], idNumber=CLEAR["idNumber"].lower())
+    pk = parse_global_id(made["id"])[1]
+    member_gid = str(global_id("Member", me.member_id))
+    assert personal(made) == CLEAR  # the applicant, as normalised
+    first, second = s.departments
+    # The staff deciding it read the values whole, but not which account or member applied.
+    queued = (await s.staff[first].data(QUEUE_PRIVATE))["oneFormWorkQueue"]["edges"]
+    [application] = [e["node"]["application"] for e in queued]
+    assert personal(application) == CLEAR
+    assert application["values"]["fullName"] == GOOD_VALUES["fullName"]
+    assert (application["submittedBy"], application["applicantMemberId"]) == (None, None)
+    # Decided: no longer deciding, so masked, in the answer and in the queue's history.
+    after = await decide(s.staff[first], approval_of(made, first))
+    assert personal(after) == MASKED and after["submittedBy"] is None
+    history = await s.staff[first].data(QUEUE_PRIVATE, {"status": "APPROVED"})
+    assert personal(history["oneFormWorkQueue"]["edges"][0]["node"]["application"]) == MASKED
+    # The other department is still deciding: whole.
+    queued = (await s.staff[second].data(QUEUE_PRIVATE))["oneFormWorkQueue"]["edges"]
+    assert personal(queued[0]["node"]["application"]) == CLEAR
+    # Admins see who applied, but the phone and ID masked.
+    listed = (await client.data(LISTED_PRIVATE))["oneFormApplications"]["edges"]
+    mine = next(e["node"] for e in listed if e["node"]["id"] == made["id"])
+    assert personal(mine) == MASKED
+    assert (mine["submittedBy"], mine["applicantMemberId"]) == (f"user:{me.username}", member_gid)
+    # The applicant still reads its own whole.
+    own = (await member.data(MINE_PRIVATE))["myOneFormApplications"]["edges"][0]["node"]
+    assert personal(own) == CLEAR and own["applicantMemberId"] == member_gid
+    # Every read of the values by staff or admins is audited; the applicant's own are not.
+    reads = [e for e in await audit_rows(app, "one_form.read") if e.subject == str(pk)]
+    assert [(e.principal, e.detail["unmasked"]) for e in reads] == [
+        (f"user:staff.{first.lower()}", True),  # its queue
+        (f"user:staff.{first.lower()}", False),  # the decision's answer
+        (f"user:staff.{first.lower()}", False),  # its history
+        (f"user:staff.{second.lower()}", True),
+        ("user:admin", False),
+    ]
+    assert all(e.tenant_path == me.path for e in reads)
+    # A list that does not ask for the values reads none: nothing audited.
+    count = len(await audit_rows(app, "one_form.read"))
+    await client.data(LISTED)
+    await s.staff[second].data(QUEUE)  # it selects values: audited
+    assert len(await audit_rows(app, "one_form.read")) == count + 1
+
+
+async def test_an_admin_submitting_on_a_residents_behalf_reads_it_whole_audited(
+    fresh: tuple[GraphQLClient, Any],
+) -> None:
+    client, app = fresh
+    await setup(client, app)
+    senior = await client.as_user("admin.d01t01")
+    variables = submission(phone=CLEAR["phone"], idNumber=CLEAR["idNumber"])
+    variables["i"] |= {"tenant": await tenant_gid(app, "/d01/t01/"), "applicantName": "李大爷"}
+    made = (await senior.data(SUBMIT, variables))["submitOneFormApplication"]
+    assert personal(made) == CLEAR  # it typed them in
+    # The district admin did not: masked.
+    listed = (await client.data(LISTED_PRIVATE))["oneFormApplications"]["edges"]
+    assert personal(next(e["node"] for e in listed if e["node"]["id"] == made["id"])) == MASKED
+    pk = str(parse_global_id(made["id"])[1])
+    reads = await audit_rows(app, "one_form.read")
+    assert [(e.principal, e.detail["unmasked"]) for e in reads if e.subject == pk] == [
+        ("user:admin.d01t01", True),
+        ("user:admin", False),
+    ]
+    # The page's other applications were read too, each audited once.
+    assert len(reads) == 1 + len(listed) and len({e.subject for e in reads}) == len(listed)
+
+
+async def test_ids_of_another_kind_or_malformed_are_bad_input(
+    fresh: tuple[GraphQLClient, Any],
+) -> None:
+    client, app = fresh
+    s = await setup(client, app, n=1)
+    dept = s.departments[0]
+    member_id = str(global_id("Member", 1))
+    behalf = submission()
+    behalf["i"] |= {"tenant": member_id, "applicantName": "李大爷"}
+    cases: list[tuple[GraphQLClient, str, Json, str]] = [
+        (s.staff[dept], DECIDE, {"id": member_id, "approve": True}, "id"),
+        (s.staff[dept], DECIDE, {"id": "not an id", "approve": True}, "id"),
+        (client, SUBMIT, behalf, "tenant"),
+        (client, LISTED, {"under": member_id}, "under"),
+        (client, LISTED, {"under": "!!"}, "under"),
+        (client, LISTED, {"after": "!!"}, "after"),
+        (s.staff[dept], QUEUE, {"first": -1}, "first"),
+    ]
+    for gql, query, variables, argument in cases:
+        error = await gql.error(query, variables)
+        assert (error["extensions"]["code"], error["extensions"].get("argument")) == (
+            "BAD_USER_INPUT",
+            argument,
+        ), variables
+
+
+async def test_nul_characters_are_bad_input_on_both_backends(
+    fresh: tuple[GraphQLClient, Any],
+) -> None:
+    """PostgreSQL stores no NUL in text: it failed there as INTERNAL_SERVER_ERROR (and SQLite
+    stored it)."""
+    client, app = fresh
+    s = await setup(client, app)
+    member = await client.as_user((await member_accounts(app))[0].username)
+    made = await submit(member)
+    dept = s.departments[0]
+    behalf = submission()
+    behalf["i"] |= {"tenant": await tenant_gid(app, "/d01/t01/"), "applicantName": "李\x00大爷"}
+    create = {
+        "code": "NUL",
+        "name": "新事",
+        "description": "说明\x00",
+        "fields": TEST_FIELDS,
+        "departments": [dept],
+    }
+    cases: list[tuple[GraphQLClient, str, Json, str]] = [
+        (client, CREATE_DEPT, {"c": "NUL1", "n": "某\x00局"}, "name"),
+        (client, CREATE_TYPE, {"i": create}, "description"),
+        (client, CREATE_TYPE, {"i": {**create, "description": "", "name": "\x00"}}, "name"),
+        (client, SUBMIT, behalf, "applicantName"),
+        (
+            s.staff[dept],
+            DECIDE,
+            {"id": approval_of(made, dept), "approve": False, "note": "缺\x00材料"},
+            "note",
+        ),
+    ]
+    for gql, query, variables, argument in cases:
+        error = await gql.error(query, variables)
+        assert (error["extensions"]["code"], error["extensions"]["argument"]) == (
+            "BAD_USER_INPUT",
+            argument,
+        ), variables
+    # Nothing was written.
+    assert await audit_rows(app, "one_form.reject") == []
+    assert len(await audit_rows(app, "one_form.submit")) == 1
+    assert len(await audit_rows(app, "one_form.department.create")) == len(s.departments)
+
+
+async def test_concurrent_duplicates_of_reference_data_are_bad_input(
+    fresh: tuple[GraphQLClient, Any],
+) -> None:
+    """Two requests creating the same department (or adding the same staff) at once: both
+    pass the existence check; the loser's insert meets the unique index. It must answer
+    BAD_USER_INPUT like a plain duplicate, not INTERNAL_SERVER_ERROR."""
+    _client, app = fresh
+    runtime = app.state.runtime
+    actor = service.Actor("user:admin", None, datetime.now(UTC))
+
+    async def race(write: Any) -> BadUserInput:
+        holding, release = asyncio.Event(), asyncio.Event()
+
+        async def winner() -> None:
+            async with runtime.engine.begin() as conn:
+                await write(conn)
+                holding.set()
+                await release.wait()
+
+        async def loser() -> None:
+            async with runtime.engine.begin() as conn:
+                await write(conn)
+
+        one = asyncio.create_task(winner())
+        await holding.wait()
+        two = asyncio.create_task(loser())
+        await asyncio.sleep(0.3)
+        release.set()
+        await one
+        with pytest.raises(BadUserInput) as caught:
+            await two
+        return caught.value
+
+    async def department(conn: Any) -> None:
+        await service.create_department(conn, code="RACE", name="竞争局", actor=actor, path="/d01/")
+
+    async def staff(conn: Any) -> None:
+        await service.add_staff(
+            conn, department="RACE", username="admin.d01t01", actor=actor, path="/d01/"
+        )
+
+    assert (await race(department)).extensions["argument"] == "code"
+    assert (await race(staff)).extensions["argument"] == "username"
+    created = await audit_rows(app, "one_form.department.create")
+    assert [e.subject for e in created] == ["RACE"]
+    assert len(await audit_rows(app, "one_form.staff.add")) == 1
 
 
 async def test_applicants_see_their_own_only(fresh: tuple[GraphQLClient, Any]) -> None:
@@ -1027,6 +1391,10 @@ async def test_the_report_matches_the_rows(fresh: tuple[GraphQLClient, Any]) -> 
     # Bad windows name the argument; members may not read the report.
     backwards = {"from": until.isoformat(), "to": since.isoformat()}
     assert (await client.error(REPORT, backwards))["extensions"]["argument"] == "to"
+    naive = {"from": since.replace(tzinfo=None).isoformat(), "to": until.isoformat()}
+    assert (await client.error(REPORT, naive))["extensions"]["argument"] == "from"
+    wrong_kind = {**window, "under": str(global_id("Member", 1))}
+    assert (await client.error(REPORT, wrong_kind))["extensions"]["argument"] == "under"
     assert (await member.error(REPORT, window))["extensions"]["code"] == "FORBIDDEN"
 
 

@@ -222,6 +222,10 @@ def test_granules_cut_a_range_on_the_half_hour() -> None:
         ([(1, "09:15", "17:00")], "not on the hour or half hour"),
         ([(1, "9h", "17:00")], "not a time of day"),
         ([(1, "17:00", "09:00")], "closes (09:00) before it opens"),
+        ([(1, "22:00", "02:00")], "closes (02:00) before it opens"),  # no overnight hours
+        ([(1, "09:00", "00:00")], 'closes at "24:00"'),  # the day's end is 24:00
+        ([(1, "24:00", "24:00")], "not a time of day"),  # 24:00 closes, never opens
+        ([(1, "09:00", "24:30")], "not a time of day"),
         ([(1, "09:00", "12:00"), (1, "13:00", "17:00")], "given twice"),
         ([], "open on one weekday"),
     ],
@@ -707,3 +711,263 @@ async def test_the_unique_index_alone_refuses_a_second_holder(
             .where(VenueGranule.granule_start == granule["granule_start"])
         )
     assert count == 1
+
+
+# -- the day's edges, inactive venues, reminders and cancellation (review, second round) -----------
+
+LATE_HOURS = [{"weekday": d, "opens": "00:00", "closes": "24:00"} for d in range(1, 8)]
+VENUE_HOURS = "query($id: ID!) { venue(id: $id) { openingHours { weekday opens closes } } }"
+
+
+async def late_venue(gql: GraphQLClient, app: Any, a: Account, closed: list[date]) -> int:
+    """A venue of a's town open round the clock (00:00-24:00, Asia/Shanghai) every day but
+    on `closed`."""
+    senior = await gql.as_user(admin_of(a.town))
+    made = await senior.data(
+        CREATE,
+        {
+            "i": {
+                "tenantId": str(global_id("Tenant", await tenant_id(app, a.town))),
+                "kind": "MEETING_ROOM",
+                "name": "夜校会议室",
+                "address": "人民路 2 号",
+                "capacity": 50,
+                "openingHours": LATE_HOURS,
+                "closedDates": [d.isoformat() for d in closed],
+            }
+        },
+    )
+    return pk(made["createVenue"]["id"])
+
+
+async def remind(app: Any, now: datetime) -> int:
+    async with app.state.runtime.write() as (conn, _outbox):
+        return (await reminders.remind_venue_bookings(conn, now=now, tz=SHANGHAI)).created
+
+
+async def venue_reminder(app: Any, booking_id: str) -> str | None:
+    async with app.state.runtime.engine.connect() as conn:
+        title = await conn.scalar(
+            select(Reminder.title).where(
+                Reminder.cause == "venue_booking", Reminder.cause_key == str(pk(booking_id))
+            )
+        )
+    return None if title is None else str(title)
+
+
+async def test_the_day_runs_from_opening_to_closing_in_local_time(
+    fresh: tuple[GraphQLClient, Any],
+) -> None:
+    gql, app = fresh
+    a, _, _ = await two_towns(app)
+    day = open_day()
+    after, shut = day + timedelta(days=1), day + timedelta(days=2)
+    venue = await late_venue(gql, app, a, [shut])
+    member = await gql.as_user(a.username)
+    shown = (await member.data(VENUE_HOURS, {"id": vid(venue)}))["venue"]["openingHours"]
+    assert shown == LATE_HOURS  # "24:00" reads back as given
+    # 07:00 local is 23:00 UTC the day before: the day is the local one.
+    early = (await member.data(BOOK, booking(venue, day, (7, 0), (7, 30))))["bookVenue"]
+    assert datetime.fromisoformat(early["startsAt"]) == at(day, 7)
+    # Ending exactly at closing time (24:00, the next day's midnight) stands; past it is
+    # refused on endsAt; the next day's first granule is that day's, and adjacent.
+    last = booking(venue, day, (23, 0), (23, 30))
+    last["i"]["endsAt"] = iso(at(after, 0))
+    last = (await member.data(BOOK, last))["bookVenue"]
+    assert datetime.fromisoformat(last["endsAt"]) == at(after, 0)
+    over = booking(venue, day, (23, 30), (23, 30))
+    over["i"]["endsAt"] = iso(at(after, 0, 30))
+    error = await member.error(BOOK, over)
+    assert error["extensions"]["argument"] == "endsAt", error
+    assert "closes at 24:00 that day (00:00–24:00)" in error["message"], error
+    dawn = (await member.data(BOOK, booking(venue, after, (0, 0), (0, 30))))["bookVenue"]
+    assert dawn["status"] == "CONFIRMED"
+    # A day open from 00:00 to 24:00: free until the closing instant.
+    found = (await member.data(DAY, {"v": vid(venue), "d": day.isoformat()}))["venueAvailability"]
+    assert datetime.fromisoformat(found["opensAt"]) == at(day, 0)
+    assert datetime.fromisoformat(found["closesAt"]) == at(after, 0)
+    spans = [
+        [(datetime.fromisoformat(r["startsAt"]), datetime.fromisoformat(r["endsAt"])) for r in rs]
+        for rs in (found["busy"], found["free"])
+    ]
+    assert spans == [
+        [(at(day, 7), at(day, 7, 30)), (at(day, 23), at(after, 0))],
+        [(at(day, 0), at(day, 7)), (at(day, 7, 30), at(day, 23))],
+    ]
+    # A closed date: closed all day, whatever its weekday's hours.
+    error = await member.error(BOOK, booking(venue, shut, (9, 0), (10, 0)))
+    assert error["extensions"]["argument"] == "startsAt" and "closed on" in error["message"]
+    closed = (await member.data(DAY, {"v": vid(venue), "d": shut.isoformat()}))["venueAvailability"]
+    assert (closed["open"], closed["free"], closed["closedReason"]) == (
+        False,
+        [],
+        f"closed on {shut.isoformat()}",
+    )
+    # The reminder gives the local date and times (the UTC date is the day before).
+    assert await remind(app, at(day, 7) - timedelta(hours=20)) == 1
+    title = await venue_reminder(app, early["id"])
+    assert title is not None and f"{day.month}月{day.day}日 07:00–07:30" in title, title
+    # Beyond the day's notice (24 hours), nothing yet; within it, once.
+    assert await remind(app, at(day, 23) - timedelta(hours=24, minutes=30)) == 0
+    assert await remind(app, at(day, 23) - timedelta(hours=23, minutes=30)) == 1
+    title = await venue_reminder(app, last["id"])
+    assert title is not None and f"{day.month}月{day.day}日 23:00–24:00" in title, title
+
+
+async def test_times_out_of_the_calendar_are_bad_input(fresh: tuple[GraphQLClient, Any]) -> None:
+    gql, app = fresh
+    a, _, _ = await two_towns(app)
+    venue = await late_venue(gql, app, a, [])
+    member = await gql.as_user(a.username)
+    day = open_day()
+    late = booking(venue, day, (9, 0), (10, 0))
+    late["i"]["endsAt"] = "9999-12-31T23:30:00-12:00"
+    early = booking(venue, day, (9, 0), (10, 0))
+    early["i"]["startsAt"] = "0001-01-01T00:00:00+08:00"
+    for variables, argument in ((late, "endsAt"), (early, "startsAt")):
+        error = await member.error(BOOK, variables)
+        assert (error["extensions"]["code"], error["extensions"]["argument"]) == (
+            "BAD_USER_INPUT",
+            argument,
+        ), error
+    # 0001-01-01 00:00 in Shanghai is before the first UTC instant.
+    error = await member.error(DAY, {"v": vid(venue), "d": "0001-01-01"})
+    assert (error["extensions"]["code"], error["extensions"]["argument"]) == (
+        "BAD_USER_INPUT",
+        "date",
+    ), error
+    # Beyond the booking horizon a day is open but has nothing free to book.
+    far = open_day(weeks=30)
+    found = (await member.data(DAY, {"v": vid(venue), "d": far.isoformat()}))["venueAvailability"]
+    assert (found["open"], found["free"]) == (True, [])
+
+
+async def test_an_inactive_venue_keeps_its_bookings(fresh: tuple[GraphQLClient, Any]) -> None:
+    gql, app = fresh
+    a, _, _ = await two_towns(app)
+    member = await gql.as_user(a.username)
+    room = await room_of(app, a.town)
+    day = open_day()
+    made = (await member.data(BOOK, booking(room.id, day, (9, 0), (10, 0))))["bookVenue"]
+    senior = await gql.as_user(admin_of(a.town))
+    await senior.data(UPDATE, {"id": vid(room.id), "i": {"active": False}})
+    # The booking stands and holds its time; nothing is free to book any more.
+    mine = (await member.data(MINE, {"s": "CONFIRMED"}))["myVenueBookings"]
+    assert [e["node"]["id"] for e in mine["edges"]] == [made["id"]]
+    found = (await member.data(DAY, {"v": vid(room.id), "d": day.isoformat()}))["venueAvailability"]
+    assert found["free"] == [] and len(found["busy"]) == 1
+    error = await member.error(BOOK, booking(room.id, day, (11, 0), (12, 0)))
+    assert error["extensions"]["argument"] == "venueId"
+    # It is reminded as any booking, and its booker can still cancel it.
+    assert await remind(app, at(day, 9) - timedelta(hours=20)) == 1
+    gone = (await member.data(CANCEL, {"id": made["id"]}))["cancelVenueBooking"]
+    assert gone["status"] == "CANCELLED"
+
+
+async def test_a_cancelled_booking_gets_no_reminder_to_come(
+    fresh: tuple[GraphQLClient, Any],
+) -> None:
+    gql, app = fresh
+    a, _, _ = await two_towns(app)
+    member = await gql.as_user(a.username)
+    room = await room_of(app, a.town)
+    day = open_day()
+    # Reminded, then cancelled: the reminder now says it is cancelled.
+    sent = (await member.data(BOOK, booking(room.id, day, (10, 0), (11, 0))))["bookVenue"]
+    assert await remind(app, at(day, 10) - timedelta(hours=20)) == 1
+    await member.data(CANCEL, {"id": sent["id"], "r": "改期"})
+    title = await venue_reminder(app, sent["id"])
+    assert title is not None and title.startswith("场馆预约已取消：") and "10:00–11:00" in title
+    shown = (await member.data(MY_REMINDERS))["myReminders"]["edges"]
+    assert [e["node"]["title"] for e in shown if e["node"]["cause"] == "VENUE_BOOKING"] == [title]
+    # A cancellation racing the pass: the pass waits for it and reminds nothing.
+    next_day = day + timedelta(days=1)
+    racing = (await member.data(BOOK, booking(room.id, next_day, (9, 0), (10, 0))))["bookVenue"]
+    engine = app.state.runtime.engine
+    conn = await engine.connect()
+    try:
+        await conn.begin()
+        found = await service.booking(conn, pk(racing["id"]))
+        await service.cancel(
+            conn,
+            found=found,
+            reason=None,
+            actor=f"user:{a.username}",
+            username=a.username,
+            client=None,
+            tz=SHANGHAI,
+            now=datetime.now(UTC),
+        )
+        task = asyncio.create_task(remind(app, at(next_day, 9) - timedelta(hours=20)))
+        await asyncio.sleep(0.5)
+        assert not task.done()  # waiting for the cancellation's turn
+        await conn.commit()
+    finally:
+        await conn.close()
+    assert await task == 0
+    assert await venue_reminder(app, racing["id"]) is None
+
+
+async def test_a_venue_closed_while_a_booking_waits_refuses_it(
+    fresh: tuple[GraphQLClient, Any],
+) -> None:
+    """The admin closes the venue for bookings; a booking already past its first checks
+    waits for that change and is refused, instead of landing on a closed venue."""
+    gql, app = fresh
+    a, _, _ = await two_towns(app)
+    member = await gql.as_user(a.username)
+    room = await room_of(app, a.town)
+    day = open_day()
+    conn = await app.state.runtime.engine.connect()
+    try:
+        await conn.begin()
+        found = await service.venue_any(conn, room.id)
+        await service.update_venue(
+            conn,
+            found=found,
+            changes={"active": False},
+            actor="user:" + admin_of(a.town),
+            client=None,
+            now=datetime.now(UTC),
+        )
+        task = asyncio.create_task(member.post(BOOK, booking(room.id, day, (9, 0), (10, 0))))
+        await asyncio.sleep(0.5)
+        assert not task.done()  # waiting for the change's turn
+        await conn.commit()
+    finally:
+        await conn.close()
+    answer = await task
+    assert answer.get("errors"), answer
+    assert answer["errors"][0]["extensions"]["argument"] == "venueId"
+    async with app.state.runtime.engine.connect() as check:
+        assert await check.scalar(select(func.count()).select_from(VenueBooking)) == 0
+
+
+async def test_a_cancellation_waiting_on_the_pass_rewrites_its_reminder(
+    fresh: tuple[GraphQLClient, Any],
+) -> None:
+    """The other order of the race: the pass has made the reminder and not yet committed;
+    the cancellation waits for it, then finds the reminder and rewrites it."""
+    gql, app = fresh
+    a, _, _ = await two_towns(app)
+    member = await gql.as_user(a.username)
+    room = await room_of(app, a.town)
+    day = open_day()
+    made = (await member.data(BOOK, booking(room.id, day, (15, 0), (16, 0))))["bookVenue"]
+    conn = await app.state.runtime.engine.connect()
+    try:
+        await conn.begin()
+        outcome = await reminders.remind_venue_bookings(
+            conn, now=at(day, 15) - timedelta(hours=20), tz=SHANGHAI
+        )
+        assert outcome.created == 1
+        task = asyncio.create_task(member.post(CANCEL, {"id": made["id"]}))
+        await asyncio.sleep(0.5)
+        assert not task.done()  # waiting for the pass's turn
+        await conn.commit()
+    finally:
+        await conn.close()
+    answer = await task
+    assert answer["data"]["cancelVenueBooking"]["status"] == "CANCELLED", answer
+    title = await venue_reminder(app, made["id"])
+    assert title is not None and title.startswith("场馆预约已取消：") and "15:00–16:00" in title

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, update
@@ -25,8 +26,8 @@ from server.errors import BadUserInput
 from server.feed.models import FeedEventRow
 from server.members.models import Member
 from server.volunteering import service
-from server.volunteering.demo import center_rows
-from server.volunteering.models import MicroWish, ServiceCenter, VolunteerSignup
+from server.volunteering.demo import center_rows, wish_and_service_rows
+from server.volunteering.models import MicroWish, ServiceCenter, VolunteerService, VolunteerSignup
 from server.volunteering.states import WISH_MOVES, WishState
 from tenants.demo import DemoData, generate
 from tenants.models import Tenant
@@ -305,6 +306,8 @@ async def test_admins_manage_centers_in_their_subtree(fresh: tuple[GraphQLClient
         ({"tenantId": district}, "tenantId"),
         ({"tenantId": v003, "name": " "}, "name"),
         ({"tenantId": v003, "phone": "call me"}, "phone"),
+        ({"tenantId": v003, "phone": "0576-8800-0001-2345-6"}, "phone"),
+        ({"tenantId": v003, "address": "沙洲村\x001号"}, "address"),
         ({"tenantId": v003, "name": "沙洲村便民服务中心"}, "name"),  # taken
     ]
     for values, argument in cases:
@@ -369,6 +372,12 @@ async def test_posting_is_scoped_and_checked(fresh: tuple[GraphQLClient, Any]) -
         ({"deadline": (AS_OF - timedelta(days=2)).isoformat()}, "deadline"),
         ({"centerId": str(global_id("Member", 1))}, "centerId"),
         ({"centerId": "not-an-id"}, "centerId"),
+        # 17 digits but 21 characters with the dashes: more than the column holds.
+        ({"requesterPhone": "0576-8800-0001-2345-6"}, "requesterPhone"),
+        ({"requesterPhone": "１３８１２３４５６７８"}, "requesterPhone"),  # full-width digits
+        # PostgreSQL stores no NUL in text.
+        ({"title": "代购\x00药品"}, "title"),
+        ({"description": "\x00"}, "description"),
     ]
     for values, argument in cases:
         error = await village.error(POST, {"input": wish_input(v001, **values)})
@@ -998,6 +1007,15 @@ async def test_counts_per_center_and_per_subtree(fresh: tuple[GraphQLClient, Any
     assert states(per[c_v001]) - states(per_before[c_v001]) == {"CLAIMED": 1, "CANCELLED": 1}
     assert per[c_v001]["wishesCompleted"] == per_before[c_v001]["wishesCompleted"]
     assert c_town2 not in per
+    # The district admin counts each of town 1's centers as town 1's admin does, and the two
+    # towns' subtrees add up to the district's (centers sit at towns and villages only).
+    district_per = per_center(stats)
+    assert {c: district_per[c] for c in per} == per
+    town2 = (await t2.data(STATS))["volunteeringStats"]
+    assert states(town1["total"]) + states(town2["total"]) == states(total)
+    for key in ("partyMassCenters", "communityCenters", "wishesCompleted", "servicesCompleted"):
+        assert town1["total"][key] + town2["total"][key] == total[key], key
+    assert town1["perCenter"]["totalCount"] + town2["perCenter"]["totalCount"] == 7
     # The period: nothing was completed after today.
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     later = (await client.data(STATS, {"since": tomorrow}))["volunteeringStats"]["total"]
@@ -1058,3 +1076,258 @@ async def test_statements_do_not_grow_with_the_page(fresh: tuple[GraphQLClient, 
                 assert await gql.data(query, {"n": size})
             counts.append(len(seen))
         assert counts[0] == counts[1], (query, counts)
+
+
+# -- review: the feed, deadlines, statements, demo times -----------------------------------------
+
+FEED = """query($kinds: [FeedKind!]) { feedEvents(kinds: $kinds, first: 5) { edges { node {
+  kind title tenant { path } branch { id } payload } } } }"""
+
+
+async def feed_rows(app: Any) -> int:
+    return await count_rows(app, FeedEventRow)
+
+
+async def test_posting_a_wish_and_initiating_a_service_reach_the_feed(
+    fresh: tuple[GraphQLClient, Any],
+) -> None:
+    client, app = fresh
+    town1 = await client.as_user("admin.d01t01")
+    center = await center_at(app, "/d01/t01/v001/")
+    before = await feed_rows(app)
+    # Refused posts reach nothing.
+    await town1.error(POST, {"input": wish_input(center, title=" ")})
+    await (await client.as_user("admin.d01t02")).error(POST, {"input": wish_input(center)})
+    assert await feed_rows(app) == before
+    wish = await post(town1, center, deadline=(AS_OF + timedelta(days=9)).isoformat())
+    assert await feed_rows(app) == before + 1
+    newest = (await client.data(FEED, {"kinds": ["BRANCH_ACTIVITY"]}))["feedEvents"]["edges"][0]
+    assert newest["node"] == {
+        "kind": "BRANCH_ACTIVITY",
+        "title": "微心愿：帮忙购买降压药",
+        "tenant": {"path": "/d01/t01/v001/"},
+        "branch": None,
+        "payload": {
+            "source": "micro_wish",
+            "wish": pk(wish["id"]),
+            "center": pk(center),
+            "category": "HEALTH",
+            "deadline": (AS_OF + timedelta(days=9)).isoformat(),
+        },
+    }
+    # Nothing of the requester: not the name, the surname or the phone, masked or not.
+    text = json.dumps(newest, ensure_ascii=False)
+    assert not any(p in text for p in ("欧阳", "秀英", "138", "5678"))
+    # The village's own admin sees it in its feed; the other town's admin does not.
+    village = await client.as_user("admin.d01t01v001")
+    assert (await village.data(FEED, {"kinds": ["BRANCH_ACTIVITY"]}))["feedEvents"]["edges"][
+        0
+    ] == newest
+    town2 = await client.as_user("admin.d01t02")
+    theirs = (await town2.data(FEED, {"kinds": ["BRANCH_ACTIVITY"]}))["feedEvents"]["edges"]
+    assert newest not in theirs
+
+    town_center = await center_at(app, "/d01/t01/")
+    made = (await town1.data(INITIATE, {"input": service_input(town_center, 12)}))[
+        "initiateVolunteerService"
+    ]
+    assert await feed_rows(app) == before + 2
+    node = (await client.data(FEED, {"kinds": ["BRANCH_ACTIVITY"]}))["feedEvents"]["edges"][0][
+        "node"
+    ]
+    assert (node["title"], node["tenant"], node["branch"]) == (
+        "志愿服务：海边清洁志愿服务",
+        {"path": "/d01/t01/"},
+        None,
+    )
+    assert node["payload"]["source"] == "volunteer_service"
+    assert (node["payload"]["service"], node["payload"]["capacity"]) == (pk(made["id"]), 12)
+    assert node["payload"]["starts_at"].endswith("+00:00")
+
+
+OVERDUE = """query($center: ID) { microWishes(centerId: $center, first: 100) { edges { node {
+  id state deadline overdue } } } }"""
+
+
+async def test_a_wish_past_its_deadline_is_overdue_and_no_longer_claimable(
+    fresh: tuple[GraphQLClient, Any],
+) -> None:
+    """The rule: a wish OPEN or CLAIMED after its deadline's day (Asia/Shanghai) reads as
+    `overdue`; its state does not change. It cannot be claimed; its claimer may still complete
+    it, the center withdraws or cancels it."""
+    client, app = fresh
+    admin = await client.as_user("admin.d01t01")
+    center = await center_at(app, "/d01/t01/")
+    members = [a for a in await member_accounts(app) if a.path.startswith("/d01/t01/")]
+    one, two = (
+        await client.as_user(members[0].username),
+        await client.as_user(members[1].username),
+    )
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    due_today = await post(admin, center, title="今天截止", deadline=today.isoformat())
+    waiting = await post(admin, center, title="等待", deadline=today.isoformat())
+    serving = await post(admin, center, title="服务中", deadline=today.isoformat())
+    served = await post(admin, center, title="已完成", deadline=today.isoformat())
+    for wish in (serving, served):
+        await one.data(CLAIM, {"id": wish["id"]})
+    await one.data(COMPLETE, {"id": served["id"], "note": "ok"})
+    # The deadlines pass (yesterday in the district's time zone).
+    async with app.state.runtime.engine.begin() as conn:
+        await conn.execute(
+            update(MicroWish)
+            .where(MicroWish.id.in_([pk(w["id"]) for w in (waiting, serving, served)]))
+            .values(deadline=today - timedelta(days=1))
+        )
+
+    async def flags() -> dict[str, tuple[str, bool]]:
+        edges = (await admin.data(OVERDUE, {"center": center}))["microWishes"]["edges"]
+        return {e["node"]["id"]: (e["node"]["state"], e["node"]["overdue"]) for e in edges}
+
+    seen = await flags()
+    assert seen[due_today["id"]] == ("OPEN", False)  # its last day: still claimable
+    assert seen[waiting["id"]] == ("OPEN", True)
+    assert seen[serving["id"]] == ("CLAIMED", True)
+    assert seen[served["id"]] == ("COMPLETED", False)
+    assert (await two.data(WISH.replace("id state", "id overdue state"), {"id": waiting["id"]}))[
+        "microWish"
+    ]["overdue"] is True
+    error = await two.error(CLAIM, {"id": waiting["id"]})
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "id", "overdue": True} | {
+        k: v for k, v in error["extensions"].items() if k not in ("code", "argument", "overdue")
+    }
+    assert "deadline" in error["message"]
+    assert (await two.data(CLAIM, {"id": due_today["id"]}))["claimMicroWish"]["state"] == "CLAIMED"
+    # The claimer still completes an overdue wish; the center withdraws a waiting one.
+    await one.data(COMPLETE, {"id": serving["id"], "note": "迟到的完成"})
+    await admin.data(WITHDRAW, {"id": waiting["id"], "r": "已过期"})
+    seen = await flags()
+    assert seen[serving["id"]] == ("COMPLETED", False)
+    assert seen[waiting["id"]] == ("WITHDRAWN", False)
+
+
+async def test_rating_a_service_takes_as_many_statements_for_one_volunteer_as_for_three(
+    fresh: tuple[GraphQLClient, Any],
+) -> None:
+    client, app = fresh
+    admin = await client.as_user("admin.d01t01")
+    center = await center_at(app, "/d01/t01/")
+    members = [a for a in await member_accounts(app) if a.path.startswith("/d01/t01/")][:3]
+    made = []
+    for _ in range(2):
+        svc = (await admin.data(INITIATE, {"input": service_input(center, 5)}))[
+            "initiateVolunteerService"
+        ]
+        for m in members:
+            await (await client.as_user(m.username)).data(SIGN_UP, {"id": svc["id"]})
+        await admin.data(COMPLETE_SERVICE, {"id": svc["id"]})
+        made.append(svc["id"])
+    evaluations = [
+        {"memberId": str(global_id("Member", m.member_id)), "rating": 4, "comment": "好"}
+        for m in members
+    ]
+    counts = []
+    for sid, given in zip(made, (evaluations[:1], evaluations), strict=True):
+        with statements(app) as seen:
+            rated = await admin.data(RATE_SERVICE, {"id": sid, "e": given})
+        assert rated["rateVolunteerService"]["state"] == "RATED"
+        counts.append(len(seen))
+    assert counts[0] == counts[1], counts
+    people = (await admin.data(PARTICIPANTS, {"id": made[1]}))["volunteerParticipants"]
+    assert {(p["node"]["rating"], p["node"]["ratingComment"]) for p in people["edges"]} == {
+        (4, "好")
+    }
+
+
+def test_demo_times_lie_in_the_districts_office_hours() -> None:
+    data = generate("small", seed=TEMPLATE_SEED, as_of=AS_OF)
+    rows = center_rows(data, seed=TEMPLATE_SEED, as_of=AS_OF)
+    wishes, services, _ = wish_and_service_rows(data, rows, seed=TEMPLATE_SEED, as_of=AS_OF)
+    assert wishes and services
+    local = ZoneInfo("Asia/Shanghai")
+    for moment in [w["posted_at"] for w in wishes] + [s["starts_at"] for s in services]:
+        assert 8 <= moment.astimezone(local).hour <= 17, moment
+
+
+async def test_moments_out_of_the_calendar_are_bad_input(fresh: tuple[GraphQLClient, Any]) -> None:
+    """An offset that shifts year 1 or 9999 out of the calendar in UTC is the caller's
+    mistake, named, not an internal error."""
+    client, app = fresh
+    admin = await client.as_user("admin.d01t01")
+    center = await center_at(app, "/d01/t01/")
+    for variables, argument in (
+        ({"since": "0001-01-01T00:00:00+08:00"}, "since"),
+        ({"until": "9999-12-31T23:59:59-10:00"}, "until"),
+    ):
+        error = await admin.error(STATS, variables)
+        assert (error["extensions"]["code"], error["extensions"]["argument"]) == (
+            "BAD_USER_INPUT",
+            argument,
+        )
+    start = datetime.now(UTC) + timedelta(days=1)
+    for values, argument in (
+        ({"startsAt": "0001-01-01T00:00:00+08:00"}, "startsAt"),
+        ({"endsAt": "9999-12-31T23:59:59-10:00"}, "endsAt"),
+        ({"endsAt": (start + timedelta(days=400)).isoformat()}, "endsAt"),
+    ):
+        variables = {"input": service_input(center, 5, startsAt=start.isoformat()) | values}
+        error = await admin.error(INITIATE, variables)
+        assert (error["extensions"]["code"], error["extensions"]["argument"]) == (
+            "BAD_USER_INPUT",
+            argument,
+        ), values
+
+
+async def test_sign_ups_close_when_the_service_has_ended(fresh: tuple[GraphQLClient, Any]) -> None:
+    """Whoever is signed up when a service is completed counts as having served: a sign-up
+    after the end would be credit for nothing."""
+    client, app = fresh
+    admin = await client.as_user("admin.d01t01")
+    center = await center_at(app, "/d01/t01/")
+    members = [a for a in await member_accounts(app) if a.path.startswith("/d01/t01/")]
+    one, two = (
+        await client.as_user(members[0].username),
+        await client.as_user(members[1].username),
+    )
+    start = datetime.now(UTC) - timedelta(hours=3)
+    over = (await admin.data(INITIATE, {"input": service_input(center, 5)}))[
+        "initiateVolunteerService"
+    ]
+    await two.data(SIGN_UP, {"id": over["id"]})
+    # A service over already is no service to initiate; this one ends (time passes).
+    late = service_input(
+        center, 5, startsAt=start.isoformat(), endsAt=(start + timedelta(hours=2)).isoformat()
+    )
+    assert (await admin.error(INITIATE, {"input": late}))["extensions"]["argument"] == "endsAt"
+    async with app.state.runtime.engine.begin() as conn:
+        await conn.execute(
+            update(VolunteerService)
+            .where(VolunteerService.id == pk(over["id"]))
+            .values(ends_at=start + timedelta(hours=2))
+        )
+    for gql, query in ((one, SIGN_UP), (two, UNSIGN)):
+        error = await gql.error(query, {"id": over["id"]})
+        assert (error["extensions"]["code"], error["extensions"]["argument"]) == (
+            "BAD_USER_INPUT",
+            "id",
+        )
+        assert "ended" in error["message"]
+    error = await one.error(SIGN_UP, {"id": over["id"]})
+    assert (error["extensions"]["code"], error["extensions"]["argument"]) == (
+        "BAD_USER_INPUT",
+        "id",
+    )
+    assert "ended" in error["message"]
+    async with app.state.runtime.engine.connect() as conn:
+        taken = select(func.count()).select_from(VolunteerSignup)
+        assert await conn.scalar(taken.where(VolunteerSignup.service_id == pk(over["id"]))) == 1
+    # Its admin completes it with whoever had signed up.
+    done = (await admin.data(COMPLETE_SERVICE, {"id": over["id"]}))["completeVolunteerService"]
+    assert (done["state"], done["signedUp"]) == ("COMPLETED", 1)
+    # A full service tells the member who holds its place so, not that it is full.
+    small = (await admin.data(INITIATE, {"input": service_input(center, 1)}))[
+        "initiateVolunteerService"
+    ]
+    await one.data(SIGN_UP, {"id": small["id"]})
+    again = await one.error(SIGN_UP, {"id": small["id"]})
+    assert "already signed up" in again["message"]
+    assert "full" in (await two.error(SIGN_UP, {"id": small["id"]}))["message"]

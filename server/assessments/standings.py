@@ -55,6 +55,7 @@ def _indices(scope: Scope) -> AnySelect:
             MI.value,
             MI.assessment_score,
             MI.activity_score,
+            MI.learning_score,
             MI.updated_at,
         )
         .join(Member, Member.id == MI.member_id)

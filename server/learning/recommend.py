@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db import Db
 from server.learning.models import ItemState, LearningEnrolment, LearningItem, Section
-from server.learning.service import ITEM_COLUMNS, ITEM_TENANT_COLUMNS, visible
+from server.learning.service import ITEM_COLUMNS, ITEM_TENANT_COLUMNS, SECTION_LABELS, visible
 from server.sql import AnyRow, AnySelect, memoized
 from tenants.models import Tenant
 from tenants.scope import Scope
@@ -40,13 +40,7 @@ LI, E = LearningItem, LearningEnrolment
 CATEGORY_POINTS, TAG_POINTS, SECTION_POINTS, NEW_POINTS = 3.0, 1.0, 1.0, 0.5
 NEW_FOR = timedelta(days=90)
 SECTION_ORDER = list(Section)
-SECTION_NAMES = {
-    Section.COURSE: "课程",
-    Section.MICRO_CLASS: "微课",
-    Section.TOPIC: "专题",
-    Section.BOOK: "书籍",
-    Section.CLASS: "班级",
-}
+SECTION_NAMES = SECTION_LABELS
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,15 +9,19 @@ Rules (also in docs/learning.md):
   the same rule. DRAFT and WITHDRAWN items are visible only to the admins who may write where
   they are published.
 - Publishing. An admin creates items at a tenant where it has LEARNING write (its subtree);
-  DRAFT, or PUBLISHED at once. DRAFT → PUBLISHED ↔ WITHDRAWN. Withdrawing stops new
-  enrolments; enrolled members may still finish, and completions keep their hours.
+  DRAFT, or PUBLISHED at once. DRAFT → PUBLISHED ↔ WITHDRAWN, each move a guarded UPDATE (of
+  two concurrent moves one wins). Every publication is one BRANCH_ACTIVITY feed event at the
+  item's tenant. Withdrawing stops new enrolments; enrolled members may still finish, and
+  completions keep their hours. A cohort holds only PUBLISHED items published at or above it.
 - Enrolment. A member enrols in a visible PUBLISHED item; enrolling again returns the same
   enrolment (idempotent). A cohort (CLASS) takes enrolments until its end date and up to its
   capacity: the seat counter is raised by one conditional UPDATE (`enrolled < capacity`), which
   PostgreSQL re-checks on the locked row and SQLite runs one writer at a time, so concurrent
   enrolments never pass it.
-- Progress is a whole percentage 0-100 and never goes back: a lower value than the recorded one
-  is BAD_USER_INPUT (`percent`), the same one again changes nothing. Reaching 100 completes the
+- Progress is a whole percentage 0-100 and never goes back (a cohort takes none before its
+  first day): a lower value than the recorded one is BAD_USER_INPUT (`percent`), the same one
+  again changes nothing. A withdrawn item takes progress only from those enrolled in it
+  (schema/learning.py refuses anyone else as if it were absent). Reaching 100 completes the
   item: `completed_at` is set and the item's credit hours are copied onto the enrolment, once
   (one enrolment per member and item, and a completed one takes no more progress).
 - Learning hours: the credit hours of the completions of the last 365 days
@@ -55,6 +59,8 @@ from server.audit import service as audit
 from server.branches.models import Branch, BranchCategory
 from server.db import Db
 from server.errors import BadUserInput
+from server.feed.events import TENANT_FACTS, Event, emit, tenant_facts
+from server.feed.models import FeedKind
 from server.learning.models import (
     ItemState,
     LearningClassItem,
@@ -159,6 +165,9 @@ def _text(value: str, argument: str, limit: int, *, required: bool = True) -> st
         raise BadUserInput(
             f"{argument} is at most {limit} characters, got {len(value)}", argument=argument
         )
+    if "\x00" in value:
+        # PostgreSQL stores no NUL in text: refused here rather than failing in the database.
+        raise BadUserInput(f"{argument} must not contain NUL characters", argument=argument)
     return value
 
 
@@ -166,8 +175,8 @@ def checked_tags(tags: Sequence[str]) -> list[str]:
     kept: list[str] = []
     for tag in tags:
         tag = tag.strip()
-        if not tag or len(tag) > MAX_TAG:
-            raise BadUserInput(f"each tag has 1 to {MAX_TAG} characters", argument="tags")
+        if not tag or len(tag) > MAX_TAG or "\x00" in tag:
+            raise BadUserInput(f"each tag has 1 to {MAX_TAG} characters, no NUL", argument="tags")
         if tag not in kept:
             kept.append(tag)
     if len(kept) > MAX_TAGS:
@@ -176,12 +185,14 @@ def checked_tags(tags: Sequence[str]) -> list[str]:
 
 
 def checked_hours(hours: float) -> float:
-    if not 0 < hours <= MAX_HOURS:
+    # Checked after rounding to the stored 2 decimals: 0.001 would otherwise award 0 hours.
+    rounded = round(hours, 2)
+    if not 0 < rounded <= MAX_HOURS:
         raise BadUserInput(
-            f"creditHours must be above 0 and at most {MAX_HOURS:g}, got {hours:g}",
+            f"creditHours must be at least 0.01 and at most {MAX_HOURS:g}, got {hours:g}",
             argument="creditHours",
         )
-    return round(hours, 2)
+    return rounded
 
 
 def checked_percent(percent: int) -> int:
@@ -192,12 +203,44 @@ def checked_percent(percent: int) -> int:
 
 # -- publishing ---------------------------------------------------------------------------------
 
+SECTION_LABELS = {
+    Section.COURSE: "课程",
+    Section.MICRO_CLASS: "微课",
+    Section.TOPIC: "专题",
+    Section.BOOK: "书籍",
+    Section.CLASS: "班级",
+}
+
+
+async def _published_event(
+    conn: AsyncConnection, *, item_id: int, section: str, title: str, place: AnyRow, now: datetime
+) -> Event:
+    """The BRANCH_ACTIVITY event of a publication, at the item's tenant (no branch: the item is
+    offered to the whole subtree), so the command center sees new learning as it goes out.
+    `place` selected TENANT_FACTS."""
+    return await emit(
+        conn,
+        kind=FeedKind.BRANCH_ACTIVITY,
+        title=f"发布学习内容：{title}",
+        tenant=tenant_facts(place),
+        occurred_at=now,
+        data={
+            "source": "learning_publish",
+            "item": item_id,
+            "section": section,
+            "section_label": SECTION_LABELS[Section(section)],
+            "title": title,
+        },
+    )
+
 
 async def _class_items(
     conn: AsyncConnection, class_path: str, item_ids: Sequence[int]
 ) -> list[int]:
-    """A cohort's items: existing non-CLASS items published at the cohort's tenant or above
-    it, so that whoever sees the cohort sees its items."""
+    """A cohort's items: PUBLISHED non-CLASS items published at the cohort's tenant or above
+    it, so that whoever sees the cohort sees its items. An absent item, a draft (another
+    admin's, perhaps, above the caller) and one published elsewhere get the same refusal: a
+    class must not show, nor its refusal tell, what its creator cannot see."""
     ids = list(dict.fromkeys(item_ids))
     if len(ids) > MAX_CLASS_ITEMS:
         raise BadUserInput(f"a class holds at most {MAX_CLASS_ITEMS} items", argument="itemIds")
@@ -211,15 +254,18 @@ async def _class_items(
     }
     for pk in ids:
         row = rows.get(pk)
-        if row is None or row.state == ItemState.WITHDRAWN.value:
-            raise BadUserInput(f"item {pk} cannot be put in a class", argument="itemIds")
-        if row.section == Section.CLASS.value:
-            raise BadUserInput("a class cannot hold another class", argument="itemIds")
-        if not is_within(class_path, row.tenant_path):
+        if (
+            row is None
+            or row.state != ItemState.PUBLISHED.value
+            or not is_within(class_path, row.tenant_path)
+        ):
             raise BadUserInput(
-                f"item {pk} is published where not every member of the class sees it",
+                f"item {pk} cannot be put in this class: it must be published at the class's "
+                "tenant or above",
                 argument="itemIds",
             )
+        if row.section == Section.CLASS.value:
+            raise BadUserInput("a class cannot hold another class", argument="itemIds")
     return ids
 
 
@@ -241,8 +287,10 @@ async def create_item(
     actor: str,
     client: str | None,
     now: datetime,
+    outbox: list[Event],
 ) -> int:
-    """A new item at `tenant_path` (the caller checked it may write there); its id."""
+    """A new item at `tenant_path` (the caller checked it may write there); its id. Published
+    at once, it puts its BRANCH_ACTIVITY event in `outbox`."""
     title = _text(title, "title", MAX_TITLE)
     summary = _text(summary, "summary", MAX_SUMMARY, required=False)
     hours = checked_hours(credit_hours)
@@ -324,6 +372,13 @@ async def create_item(
         ],
         now=now,
     )
+    if publish:
+        place = (await conn.execute(select(*TENANT_FACTS).where(Tenant.path == tenant_path))).one()
+        outbox.append(
+            await _published_event(
+                conn, item_id=pk, section=section.value, title=title, place=place, now=now
+            )
+        )
     return pk
 
 
@@ -342,7 +397,10 @@ async def set_state(
     actor: str,
     client: str | None,
     now: datetime,
+    outbox: list[Event],
 ) -> None:
+    """Move `item` (a row of `item()`) to `state`; a publication puts its BRANCH_ACTIVITY event
+    in `outbox`."""
     if ItemState(item.state) not in MOVES[state]:
         raise BadUserInput(
             f"a {item.state} item cannot become {state.value}", argument="id", state=item.state
@@ -350,7 +408,15 @@ async def set_state(
     values: dict[str, Any] = {"state": state.value, "updated_at": now}
     if state == ItemState.PUBLISHED and item.published_at is None:
         values["published_at"] = now
-    await conn.execute(update(LI).where(LI.id == item.id).values(**values))
+    # Guarded by the state read: of two concurrent moves only one finds the row as it was
+    # (PostgreSQL re-checks the condition on the locked row), so one audit entry, one event.
+    moved = await conn.execute(
+        update(LI).where(LI.id == item.id, LI.state == item.state).values(**values)
+    )
+    if moved.rowcount != 1:
+        raise BadUserInput(
+            f"the item changed meanwhile: it is no longer {item.state}", argument="id"
+        )
     await audit.append(
         conn,
         [
@@ -367,6 +433,17 @@ async def set_state(
         ],
         now=now,
     )
+    if state == ItemState.PUBLISHED:
+        outbox.append(
+            await _published_event(
+                conn,
+                item_id=item.id,
+                section=item.section,
+                title=item.title,
+                place=item,
+                now=now,
+            )
+        )
 
 
 # -- enrolling and progress ---------------------------------------------------------------------
@@ -456,6 +533,7 @@ async def record_progress(
     member_id: int,
     member_path: str,
     percent: int,
+    today: date,
     actor: str,
     client: str | None,
     now: datetime,
@@ -465,6 +543,15 @@ async def record_progress(
     found = await enrolment(conn, item_id=item.id, member_id=member_id)
     if found is None:
         raise BadUserInput("enrol in the item first", argument="itemId", reason="NOT_ENROLLED")
+    starts_on = item.starts_on if item.section == Section.CLASS.value else None
+    if starts_on is not None and starts_on > today and percent > found.e_progress:
+        # A cohort is studied from its first day (the district's): no hours for a class
+        # completed before it began.
+        raise BadUserInput(
+            f"the class starts on {starts_on.isoformat()}",
+            argument="itemId",
+            reason="CLASS_NOT_STARTED",
+        )
     if found.e_completed_at is not None:
         if percent == 100:
             return False  # completing again changes nothing: the hours were awarded once
@@ -766,13 +853,24 @@ async def count_member_hours(db: Db, *, scope: Scope) -> int:
 
 @memoized
 def _branch_hours_list(scope: Scope, after: bool) -> AnySelect:
+    # The page of branches first, then the hours of their members only: summing every member
+    # of the district for a page of 20 branches would grow with the district, not the page.
+    page = (
+        select(Branch.id)
+        .join(Tenant, Tenant.id == Branch.tenant_id)
+        .where(scope.predicate(Tenant.path, branch=Branch.id))
+    )
+    if after:
+        page = page.where(Branch.id > bindparam("after_id"))
+    paged = page.order_by(Branch.id).limit(bindparam("limit")).cte("branch_page")
     per_member = (
         select(
             Member.id.label("member_id"),
             Member.branch_id.label("branch_id"),
             func.coalesce(func.sum(E.credit_hours), 0.0).label("hours"),
         )
-        .select_from(Member)
+        .select_from(paged)
+        .join(Member, Member.branch_id == paged.c.id)
         .outerjoin(
             E,
             and_(
@@ -784,7 +882,7 @@ def _branch_hours_list(scope: Scope, after: bool) -> AnySelect:
         .group_by(Member.id, Member.branch_id)
         .subquery()
     )
-    stmt = (
+    return (
         select(
             Branch.id,
             Branch.name,
@@ -795,15 +893,12 @@ def _branch_hours_list(scope: Scope, after: bool) -> AnySelect:
                 "meeting_norm"
             ),
         )
-        .select_from(Branch)
-        .join(Tenant, Tenant.id == Branch.tenant_id)
+        .select_from(paged)
+        .join(Branch, Branch.id == paged.c.id)
         .outerjoin(per_member, per_member.c.branch_id == Branch.id)
-        .where(scope.predicate(Tenant.path, branch=Branch.id))
         .group_by(Branch.id, Branch.name, Branch.tenant_id)
+        .order_by(Branch.id)
     )
-    if after:
-        stmt = stmt.where(Branch.id > bindparam("after_id"))
-    return stmt.order_by(Branch.id).limit(bindparam("limit"))
 
 
 @memoized

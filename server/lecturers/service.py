@@ -31,12 +31,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter
 
+from server.activities.service import branch_facts
 from server.audit import service as audit
 from server.auth.models import User
 from server.branches.models import Branch
 from server.branches.service import TENANT_COLUMNS
 from server.db import Db
 from server.errors import BadUserInput
+from server.feed.events import Event, emit, tenant_facts
+from server.feed.models import FeedKind
 from server.lecturers.models import (
     BookingStatus,
     Lecturer,
@@ -58,7 +61,7 @@ L, B, H, C = Lecturer, LecturerBooking, LecturerSlotHold, LiveClass
 A, Q, ANS = LiveAttendance, LiveQuestion, LiveAnswer
 Db_ = Db | AsyncConnection
 
-NAME_MAX, TITLE_MAX, TOPIC_MAX, BIO_MAX, NOTE_MAX = 50, 100, 200, 2000, 500
+NAME_MAX, TITLE_MAX, TOPIC_MAX, BIO_MAX, NOTE_MAX, ACCOUNT_MAX = 50, 100, 200, 2000, 500, 64
 TOPICS_MAX = 10
 BOOK_AHEAD = timedelta(days=366)
 SLOT_LABELS = {Slot.MORNING: "上午", Slot.AFTERNOON: "下午", Slot.EVENING: "晚上"}
@@ -109,18 +112,6 @@ async def branch_place(db: Db_, branch_id: int) -> AnyRow | None:
 async def member_path(db: Db_, member_id: int) -> str | None:
     path = await db.scalar(_MEMBER_PATH, {"id": member_id})
     return None if path is None else str(path)
-
-
-def tenant_facts(row: AnyRow) -> dict[str, Any]:
-    """A row's JOINed tenant (TENANT_COLUMNS, and its id under `id_key`) as facts."""
-    return {
-        "id": row.t_id,
-        "parent_id": row.t_parent_id,
-        "level": str(row.t_level),
-        "code": row.t_code,
-        "name": row.t_name,
-        "path": row.t_path,
-    }
 
 
 # -- lecturers ----------------------------------------------------------------------------------
@@ -247,6 +238,10 @@ def checked_lecturer(
     if len(set(cleaned)) != len(cleaned):
         raise BadUserInput("topics lists a topic twice", argument="topics")
     account = None if account is None or not account.strip() else account.strip()
+    if account is not None and len(account) > ACCOUNT_MAX:
+        raise BadUserInput(
+            f"account must have at most {ACCOUNT_MAX} characters", argument="account"
+        )
     return LecturerFields(
         name=checked_text(name, "name", NAME_MAX),
         title=checked_text(title, "title", TITLE_MAX),
@@ -258,6 +253,12 @@ def checked_lecturer(
     )
 
 
+def _account_taken(account: str | None) -> BadUserInput:
+    return BadUserInput(
+        f"the account {account!r} is linked to another lecturer", argument="account"
+    )
+
+
 async def _check_account(conn: AsyncConnection, account: str | None, lecturer_id: int) -> None:
     if account is None:
         return
@@ -265,9 +266,7 @@ async def _check_account(conn: AsyncConnection, account: str | None, lecturer_id
         raise BadUserInput(f"there is no account {account!r}", argument="account")
     taken = await conn.scalar(select(L.id).where(L.account == account, L.id != lecturer_id))
     if taken is not None:
-        raise BadUserInput(
-            f"the account {account!r} is linked to another lecturer", argument="account"
-        )
+        raise _account_taken(account)
 
 
 def _row_values(fields: LecturerFields) -> dict[str, Any]:
@@ -293,13 +292,18 @@ async def register_lecturer(
     now: datetime,
 ) -> int:
     await _check_account(conn, fields.account, 0)
-    lecturer_id: int = (
-        await conn.execute(
-            insert(L)
-            .values(tenant_id=tenant_id, created_at=now, updated_at=now, **_row_values(fields))
-            .returning(L.id)
-        )
-    ).scalar_one()
+    try:
+        lecturer_id: int = (
+            await conn.execute(
+                insert(L)
+                .values(tenant_id=tenant_id, created_at=now, updated_at=now, **_row_values(fields))
+                .returning(L.id)
+            )
+        ).scalar_one()
+    except IntegrityError:
+        # A concurrent request linked the account between the check and the insert (the
+        # unique index decides); the refusal rolls the spoilt transaction back.
+        raise _account_taken(fields.account) from None
     await audit.append(
         conn,
         [
@@ -326,10 +330,17 @@ async def update_lecturer(
     actor: str,
     client: str | None,
     now: datetime,
+    given: frozenset[str] | None = None,
 ) -> None:
-    await _check_account(conn, fields.account, lecturer_id)
-    values = _row_values(fields)
-    await conn.execute(update(L).where(L.id == lecturer_id).values(updated_at=now, **values))
+    """Store the `given` fields (all when None): the others keep what is stored now, not what
+    the caller read, so two edits of different fields at once both stay."""
+    if given is None or "account" in given:
+        await _check_account(conn, fields.account, lecturer_id)
+    values = {k: v for k, v in _row_values(fields).items() if given is None or k in given}
+    try:
+        await conn.execute(update(L).where(L.id == lecturer_id).values(updated_at=now, **values))
+    except IntegrityError:
+        raise _account_taken(fields.account) from None  # as in register_lecturer
     await audit.append(
         conn,
         [
@@ -539,9 +550,11 @@ async def move_booking(
     actor: str,
     client: str | None,
     now: datetime,
-) -> None:
+) -> list[Event]:
     """accept | decline | cancel; a declined or cancelled booking frees its slot. The status
-    changes only from where it was read (a concurrent move loses with BAD_USER_INPUT)."""
+    changes only from where it was read (a concurrent move loses with BAD_USER_INPUT). The
+    feed events for the caller's outbox: an accepted booking is a BRANCH_ACTIVITY at the
+    booking's tenant (and branch, if it is for one)."""
     sources, target = _MOVES[move]
     if booking.status not in sources:
         raise BadUserInput(
@@ -569,4 +582,30 @@ async def move_booking(
             )
         ],
         now=now,
+    )
+    if target is not BookingStatus.ACCEPTED:
+        return []
+    return [await _accepted_event(conn, booking, now)]
+
+
+async def _accepted_event(conn: AsyncConnection, booking: AnyRow, now: datetime) -> Event:
+    lecturer = await conn.scalar(select(L.name).where(L.id == booking.lecturer_id))
+    branch = None
+    if booking.branch_id is not None:
+        facts = await branch_facts(conn, booking.branch_id)
+        branch = None if facts is None else facts.branch
+    return await emit(
+        conn,
+        kind=FeedKind.BRANCH_ACTIVITY,
+        title=f"红色讲师预约：{lecturer} · {booking.topic}",
+        tenant=tenant_facts(booking),
+        branch=branch,
+        occurred_at=now,
+        data={
+            "source": "lecturer_booking",
+            "booking": booking.id,
+            "lecturer": booking.lecturer_id,
+            "date": booking.day.isoformat(),
+            "slot": str(booking.slot),
+        },
     )

@@ -1,7 +1,15 @@
 """Live classes (空中课堂): sessions, attendance, quiz questions and answers, results. Reads take
 no Scope: the API decides who hosts or takes part (schema/live_classes.py) and lists classes
 with `service.visible`. Writes run in the caller's transaction, never commit, and return the
-messages to publish on the live channel (server/lecturers/live.py) once committed.
+messages to publish on the live channel (server/lecturers/live.py) once committed; starting
+and ending a class also return a BRANCH_ACTIVITY feed event for the caller's outbox.
+
+The API reads a class or question before its write transaction, so that row may be stale by
+the time the write runs. Each write therefore opens with a guarded UPDATE of the class or
+question row (`_hold_live`, `_hold_open`): it re-checks the state in the transaction and holds
+the row until commit (PostgreSQL locks it; SQLite takes its one writer lock), so a question is
+never pushed to, nor a member joined to, a class that has just ended, an answer never lands
+after its question closed, and ending a class closes every question pushed before it.
 """
 
 from __future__ import annotations
@@ -20,8 +28,11 @@ from server.audit import service as audit
 from server.branches.models import Branch
 from server.branches.service import TENANT_COLUMNS
 from server.errors import BadUserInput
+from server.feed.events import Event, emit, tenant_facts
+from server.feed.models import FeedKind
 from server.lecturers import scoring
 from server.lecturers.models import (
+    Lecturer,
     LiveAnswer,
     LiveAttendance,
     LiveClass,
@@ -36,6 +47,7 @@ from tenants.scope import Scope
 
 C, A, Q, ANS = LiveClass, LiveAttendance, LiveQuestion, LiveAnswer
 CLASS_MAX = timedelta(hours=12)
+SCHEDULE_AHEAD = timedelta(days=366)
 OPTIONS_MIN, OPTIONS_MAX, OPTION_MAX, QUESTION_MAX = 2, 10, 200, 500
 POINTS_MAX, TIME_LIMIT_MIN, TIME_LIMIT_MAX = 100, 10, 1800
 
@@ -116,6 +128,11 @@ async def class_by_id(db: Db_, class_id: int) -> AnyRow | None:
     return rows[0] if rows else None
 
 
+async def ended_at(db: Db_, *, class_id: int) -> datetime | None:
+    value: datetime | None = await db.scalar(select(C.ended_at).where(C.id == class_id))
+    return value
+
+
 def class_status(row: AnyRow) -> str:
     if row.ended_at is not None:
         return "ENDED"
@@ -182,46 +199,90 @@ async def _audit(
     )
 
 
+_IS_LIVE = and_(C.started_at.is_not(None), C.ended_at.is_(None))
+
+
+async def _hold_live(conn: AsyncConnection, class_id: int, argument: str, refusal: str) -> None:
+    """Hold the class row for this transaction if the class is on; BAD_USER_INPUT otherwise.
+    A no-op UPDATE rather than SELECT ... FOR UPDATE: pysqlite opens the transaction only at
+    the first write, so a SELECT first would hold nothing there."""
+    done = await conn.execute(update(C).where(C.id == class_id, _IS_LIVE).values(title=C.title))
+    if done.rowcount != 1:
+        raise BadUserInput(refusal, argument=argument)
+
+
+async def _lecturer_name(conn: AsyncConnection, lecturer_id: int) -> str:
+    return str(await conn.scalar(select(Lecturer.name).where(Lecturer.id == lecturer_id)))
+
+
 async def start_class(
     conn: AsyncConnection, *, row: AnyRow, actor: str, client: str | None, now: datetime
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Event]:
+    """Start a class: the message to publish, and its BRANCH_ACTIVITY event at the host."""
     done = await conn.execute(
         update(C).where(C.id == row.id, C.started_at.is_(None)).values(started_at=now)
     )
     if done.rowcount != 1:
         raise BadUserInput("this live class has started already", argument="id")
     await _audit(conn, actor, "live_class.start", row.t_path, row.id, client, now)
-    return {"class": row.id, "type": "STARTED", "at": now.isoformat()}
+    lecturer = await _lecturer_name(conn, row.lecturer_id)
+    event = await emit(
+        conn,
+        kind=FeedKind.BRANCH_ACTIVITY,
+        title=f"空中课堂开讲：{row.title}（{lecturer}）",
+        tenant=tenant_facts(row),
+        occurred_at=now,
+        data={"source": "live_class", "live_class": row.id, "lecturer": row.lecturer_id},
+    )
+    return {"class": row.id, "type": "STARTED", "at": now.isoformat()}, event
 
 
 async def end_class(
     conn: AsyncConnection, *, row: AnyRow, actor: str, client: str | None, now: datetime
-) -> list[dict[str, Any]]:
-    """End a live class; its open questions close first. The messages to publish."""
-    if row.started_at is None or row.ended_at is not None:
+) -> tuple[list[dict[str, Any]], Event]:
+    """End a live class; its open questions close first. The messages to publish, and the
+    BRANCH_ACTIVITY event (with the attendance) at the host."""
+    # The class row first: from here no question is pushed and nobody joins (they hold the
+    # row too), so the questions read next are all there are, and the attendance is final.
+    done = await conn.execute(update(C).where(C.id == row.id, _IS_LIVE).values(ended_at=now))
+    if done.rowcount != 1:
         raise BadUserInput("only a live class that is on can end", argument="id")
-    messages = []
-    open_ids = (
+    # Every open question closes in one statement, before anything is audited: the audit
+    # takes the writers' turn (the audit head's row), and closing one question at a time
+    # while holding it would deadlock on PostgreSQL with an answer that holds the next
+    # question's row and waits for the turn.
+    closing = (
         await conn.execute(
-            select(Q.id).where(Q.live_class_id == row.id, Q.closed_at.is_(None)).order_by(Q.id)
+            update(Q)
+            .where(Q.live_class_id == row.id, Q.closed_at.is_(None))
+            .values(closed_at=now)
+            .returning(Q.id)
         )
     ).scalars()
-    for question_id in list(open_ids):
+    messages = []
+    for question_id in sorted(closing):
         question = await question_by_id(conn, question_id)
         assert question is not None
-        messages.append(
-            await close_question(
-                conn, question=question, path=row.t_path, actor=actor, client=client, now=now
-            )
-        )
-    done = await conn.execute(
-        update(C).where(C.id == row.id, C.ended_at.is_(None)).values(ended_at=now)
+        messages.append(await _closed(conn, question, row.t_path, actor, client, now))
+    attendance = await attendance_count(conn, class_id=row.id)
+    await _audit(
+        conn, actor, "live_class.end", row.t_path, row.id, client, now, attendance=attendance
     )
-    if done.rowcount != 1:
-        raise BadUserInput("this live class has ended already", argument="id")
-    await _audit(conn, actor, "live_class.end", row.t_path, row.id, client, now)
+    event = await emit(
+        conn,
+        kind=FeedKind.BRANCH_ACTIVITY,
+        title=f"空中课堂结束：{row.title}，{attendance}人参加",
+        tenant=tenant_facts(row),
+        occurred_at=now,
+        data={
+            "source": "live_class",
+            "live_class": row.id,
+            "lecturer": row.lecturer_id,
+            "attendance": attendance,
+        },
+    )
     messages.append({"class": row.id, "type": "ENDED", "at": now.isoformat()})
-    return messages
+    return messages, event
 
 
 class AlreadyJoined(Exception):
@@ -247,8 +308,7 @@ async def join_class(
     """Record the member's attendance; AlreadyJoined when it was recorded before. A join
     racing another of the same member loses on the unique index: its transaction is spoilt,
     and the caller reads the winner's time after the rollback."""
-    if class_status(row) != "LIVE":
-        raise BadUserInput("a live class can be joined only while it is on", argument="id")
+    await _hold_live(conn, row.id, "id", "a live class can be joined only while it is on")
     existing = await conn.scalar(
         select(A.joined_at).where(A.live_class_id == row.id, A.member_id == member_id)
     )
@@ -377,8 +437,7 @@ async def push_question(
     client: str | None,
     now: datetime,
 ) -> tuple[int, dict[str, Any]]:
-    if class_status(row) != "LIVE":
-        raise BadUserInput("questions go out only while the class is on", argument="liveClassId")
+    await _hold_live(conn, row.id, "liveClassId", "questions go out only while the class is on")
     question_id: int = (
         await conn.execute(
             insert(Q)
@@ -422,12 +481,20 @@ async def answer_question(
 ) -> int:
     """Store the member's only answer while the question is open; its score (kept from the
     member until the question closes)."""
-    if question.closed_at is not None or now >= question.closes_at:
-        raise BadUserInput("this question is closed for answers", argument="questionId")
     kind = QuestionKind(question.kind)
     options = json.loads(question.options)
     chosen = scoring.checked_choices(kind, len(options), choices)
     points = scoring.score(kind, json.loads(question.correct), chosen, question.points)
+    # `question` was read before this transaction: whether it is still open is decided on
+    # its row, held until commit, so a close waits for this answer or this answer sees it.
+    held = await conn.execute(
+        update(Q)
+        .where(Q.id == question.id, Q.closed_at.is_(None), Q.closes_at > bindparam("now"))
+        .values(closes_at=Q.closes_at),
+        {"now": now},
+    )
+    if held.rowcount != 1:
+        raise BadUserInput("this question is closed for answers", argument="questionId")
     if await joined_at(conn, class_id=question.live_class_id, member_id=member_id) is None:
         raise BadUserInput("join the class before answering", argument="questionId")
     try:
@@ -475,6 +542,18 @@ async def close_question(
     )
     if done.rowcount != 1:
         raise BadUserInput("this question is closed already", argument="id")
+    return await _closed(conn, question, path, actor, client, now)
+
+
+async def _closed(
+    conn: AsyncConnection,
+    question: AnyRow,
+    path: str,
+    actor: str,
+    client: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The audit entry and message of a question just closed (its row updated)."""
     answers = (
         await conn.execute(
             select(ANS.member_id, ANS.choices, ANS.score).where(ANS.question_id == question.id)

@@ -53,6 +53,7 @@ DEPARTMENTS: tuple[tuple[str, str, float], ...] = (
 )
 
 T, N, D, B, C = FieldType.TEXT, FieldType.NUMBER, FieldType.DATE, FieldType.BOOL, FieldType.CHOICE
+PHONE, ID = FieldType.PHONE, FieldType.ID_NUMBER
 
 
 def _f(key: str, label: str, kind: FieldType, required: bool = True, **extra: Any) -> Field:
@@ -90,7 +91,7 @@ SERVICE_TYPES: tuple[tuple[str, str, str, Form, tuple[str, ...], float], ...] = 
         Form(
             (
                 _f("fullName", "姓名", T, max=20),
-                _f("idNumber", "身份证号", T, max=18),
+                _f("idNumber", "身份证号", ID),
                 _f("retireDate", "退休日期", D),
                 _f("contributionYears", "缴费年限", N),
                 _f(
@@ -131,10 +132,10 @@ SERVICE_TYPES: tuple[tuple[str, str, str, Form, tuple[str, ...], float], ...] = 
         Form(
             (
                 _f("deceasedName", "逝者姓名", T, max=20),
-                _f("idNumber", "逝者身份证号", T, max=18),
+                _f("idNumber", "逝者身份证号", ID),
                 _f("deathDate", "死亡日期", D),
                 _f("relation", "申请人与逝者关系", C, options=("配偶", "子女", "父母", "其他")),
-                _f("contactPhone", "联系电话", T, max=20),
+                _f("contactPhone", "联系电话", PHONE),
             ),
             (Material("deathCertificate", "死亡医学证明"), Material("applicantId", "申请人身份证")),
         ),
@@ -196,17 +197,16 @@ def _value(field: Field, rng: random.Random, day: date) -> Any:
         case FieldType.TEXT:
             if SAMPLE_TEXT.get(field.key):
                 return rng.choice(SAMPLE_TEXT[field.key])
-            if field.key == "idNumber":
-                return (
-                    f"33100{rng.randint(2, 3)}19{rng.randint(40, 99)}{rng.randint(1, 12):02d}"
-                    + (f"{rng.randint(1, 28):02d}{rng.randint(1000, 9999)}")
-                )
-            if field.key == "contactPhone":
-                return f"13{rng.randint(100000000, 999999999)}"
             if field.key == "companyName":
                 place, trade = rng.choice(("椒江", "海门", "星明")), rng.choice(("科技", "商贸"))
                 return f"台州市{place}{trade}有限公司"
             return _name(rng)
+        case FieldType.ID_NUMBER:
+            return f"33100{rng.randint(2, 3)}19{rng.randint(40, 99)}{rng.randint(1, 12):02d}" + (
+                f"{rng.randint(1, 28):02d}{rng.randint(1000, 9999)}"
+            )
+        case FieldType.PHONE:
+            return f"13{rng.randint(100000000, 999999999)}"
         case FieldType.NUMBER:
             return {
                 "contributionYears": rng.randint(15, 40),

@@ -8,6 +8,14 @@ Field types and what a value must be (JSON values, as GraphQL's JSON scalar deli
 - DATE: a calendar date as `YYYY-MM-DD`.
 - BOOL: true or false.
 - CHOICE: one of the field's `options`, exactly.
+- PHONE: the applicant's phone, a mobile number `1[3-9]` + 9 digits or a landline
+  `0` + 2-3 digits (area), optional `-`, 7-8 digits; blanks and dashes kept as typed.
+- ID_NUMBER: a resident ID number, 17 digits then a digit or X (a lower-case x becomes X).
+
+PHONE and ID_NUMBER fields are personal data: shown only to the applicant and the staff of a
+department still deciding, masked (`138****5678`, `331***********001X`) for anyone else
+(`mask_values`). A form that asks for a phone or an ID number declares it with these types,
+not as TEXT, so that the masking knows where it is.
 
 A required field must be present and not null, and a TEXT one not blank; an optional field
 may be left out or null. A key the form does not declare is refused. Every refusal is
@@ -30,12 +38,21 @@ from datetime import date
 from typing import Any
 
 from server.errors import BadUserInput
+from server.members.privacy import mask_id_number, mask_phone
 
 KEY = re.compile(r"^[a-z][A-Za-z0-9]{0,39}$")
 DEFAULT_MAX_LENGTH = 200
 MAX_TEXT_LENGTH = 2000
 MAX_MATERIAL_BYTES = 20 * 1024 * 1024
 MAX_FIELDS = 50
+MAX_LABEL = 60
+MAX_OPTIONS = 50
+MAX_MATERIALS = 20
+# A NUMBER's magnitude: beyond it a float loses integers (and a JSON integer of hundreds of
+# digits would not even convert to one).
+MAX_NUMBER = 2**53 - 1
+PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
+ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
 
 
 class FieldType(enum.StrEnum):
@@ -44,6 +61,12 @@ class FieldType(enum.StrEnum):
     DATE = "DATE"
     BOOL = "BOOL"
     CHOICE = "CHOICE"
+    PHONE = "PHONE"
+    ID_NUMBER = "ID_NUMBER"
+
+
+# The personal types and how a viewer who may not see them sees them.
+MASKS = {FieldType.PHONE: mask_phone, FieldType.ID_NUMBER: mask_id_number}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +109,20 @@ class Form:
     def materials_json(self) -> str:
         return json.dumps([m.as_json() for m in self.materials], ensure_ascii=False)
 
+    @property
+    def personal(self) -> dict[str, FieldType]:
+        """The keys of the fields holding personal data (PHONE, ID_NUMBER), with their type."""
+        return {f.key: f.type for f in self.fields if f.type in MASKS}
+
+
+def mask_values(form: Form, values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` with the personal fields masked, for a viewer who may not see them."""
+    personal = form.personal
+    return {
+        key: MASKS[personal[key]](value) if key in personal and isinstance(value, str) else value
+        for key, value in values.items()
+    }
+
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
@@ -125,6 +162,17 @@ def load(fields_json: str, materials_json: str) -> Form:
 # -- declaring a form ---------------------------------------------------------------------------
 
 
+PERSONAL_LABELS = ("电话", "手机", "身份证号", "证件号")
+PERSONAL_KEYS = ("phone", "mobile", "idnumber", "idno", "idcardno")
+
+
+def _looks_personal(f: Field) -> bool:
+    key = f.key.lower()
+    return any(word in f.label for word in PERSONAL_LABELS) or any(
+        word in key for word in PERSONAL_KEYS
+    )
+
+
 def declare(fields: Sequence[Field], materials: Sequence[Material]) -> Form:
     """Check a form an admin declares; BAD_USER_INPUT naming `fields.<key>` or
     `materials.<key>` (or the list, when it is the list that is wrong)."""
@@ -143,12 +191,27 @@ def declare(fields: Sequence[Field], materials: Sequence[Material]) -> Form:
         if f.key in seen:
             raise BadUserInput(f"field key {f.key!r} is declared twice", argument=where)
         seen.add(f.key)
-        if not f.label.strip():
-            raise BadUserInput(f"field {f.key!r} needs a label", argument=where)
+        if not f.label.strip() or len(f.label) > MAX_LABEL:
+            raise BadUserInput(
+                f"field {f.key!r} needs a label of 1 to {MAX_LABEL} characters", argument=where
+            )
+        if f.type is FieldType.TEXT and _looks_personal(f):
+            # Declared as TEXT it would be shown to every viewer unmasked.
+            raise BadUserInput(
+                f"field {f.key!r} asks for a phone or ID number: declare it as PHONE or "
+                "ID_NUMBER, so that it is masked",
+                argument=where,
+            )
         if f.type is FieldType.CHOICE:
             if not f.options or any(not o.strip() for o in f.options):
                 raise BadUserInput(
                     f"CHOICE field {f.key!r} needs its options (none blank)", argument=where
+                )
+            if len(f.options) > MAX_OPTIONS or any(len(o) > MAX_LABEL for o in f.options):
+                raise BadUserInput(
+                    f"CHOICE field {f.key!r} has at most {MAX_OPTIONS} options of at most "
+                    f"{MAX_LABEL} characters",
+                    argument=where,
                 )
             if len(set(f.options)) != len(f.options):
                 raise BadUserInput(f"CHOICE field {f.key!r} repeats an option", argument=where)
@@ -164,6 +227,10 @@ def declare(fields: Sequence[Field], materials: Sequence[Material]) -> Form:
                     f"maxLength of {f.key!r} must be between 1 and {MAX_TEXT_LENGTH}",
                     argument=where,
                 )
+    if len(materials) > MAX_MATERIALS:
+        raise BadUserInput(
+            f"a form asks for at most {MAX_MATERIALS} materials", argument="materials"
+        )
     keys: set[str] = set()
     for m in materials:
         where = f"materials.{m.key}"
@@ -175,12 +242,17 @@ def declare(fields: Sequence[Field], materials: Sequence[Material]) -> Form:
         if m.key in keys:
             raise BadUserInput(f"material key {m.key!r} is declared twice", argument=where)
         keys.add(m.key)
-        if not m.label.strip():
-            raise BadUserInput(f"material {m.key!r} needs a label", argument=where)
+        if not m.label.strip() or len(m.label) > MAX_LABEL:
+            raise BadUserInput(
+                f"material {m.key!r} needs a label of 1 to {MAX_LABEL} characters", argument=where
+            )
     return Form(tuple(fields), tuple(materials))
 
 
 # -- checking a submission ----------------------------------------------------------------------
+
+
+TRIMMED = frozenset({FieldType.TEXT, FieldType.PHONE, FieldType.ID_NUMBER})
 
 
 def check_values(form: Form, values: Any) -> dict[str, Any]:
@@ -196,7 +268,7 @@ def check_values(form: Form, values: Any) -> dict[str, Any]:
     checked: dict[str, Any] = {}
     for f in form.fields:
         value = values.get(f.key)
-        if isinstance(value, str) and f.type is FieldType.TEXT:
+        if isinstance(value, str) and f.type in TRIMMED:
             value = value.strip() or None
         if value is None:
             if f.required:
@@ -231,8 +303,11 @@ def _check(f: Field, value: Any) -> Any:
         case FieldType.NUMBER:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise bad("must be a number")
-            if not math.isfinite(value):
+            # Compared, not converted: float() of a huge integer raises OverflowError.
+            if isinstance(value, float) and not math.isfinite(value):
                 raise bad("must be a finite number")
+            if not -MAX_NUMBER <= value <= MAX_NUMBER:
+                raise bad(f"must be between -{MAX_NUMBER} and {MAX_NUMBER}")
             return value
         case FieldType.DATE:
             if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
@@ -240,7 +315,8 @@ def _check(f: Field, value: Any) -> Any:
             try:
                 date.fromisoformat(value)
             except ValueError:
-                raise bad(f"is not a calendar date: {value}") from None
+                # Not echoed: error messages reach logs, and a date may be a birth date.
+                raise bad("is not a calendar date") from None
             return value
         case FieldType.BOOL:
             if not isinstance(value, bool):
@@ -253,6 +329,16 @@ def _check(f: Field, value: Any) -> Any:
                     argument=where,
                     reason="option",
                 )
+            return value
+        case FieldType.PHONE:
+            if not isinstance(value, str) or not PHONE.match(value):
+                raise bad("must be a mobile (11 digits) or landline (0 + area code) number")
+            return value
+        case FieldType.ID_NUMBER:
+            if isinstance(value, str):
+                value = value.upper()
+            if not isinstance(value, str) or not ID_NUMBER.match(value):
+                raise bad("must be an ID number: 17 digits then a digit or X")
             return value
 
 

@@ -18,6 +18,9 @@ Rules (docs/one_form.md tells them to users):
   Decisions on one application are serialised by a lock on the application's row (SELECT ...
   FOR UPDATE on PostgreSQL; SQLite has one writer at a time), so that when the last two
   departments decide at the same moment the application is completed exactly once.
+- The decision that closes an application (completed or rejected) emits one BRANCH_ACTIVITY
+  feed event at the application's tenant, without personal data (service type, status,
+  duration): the command center sees one-form services move.
 
 Writers run in the caller's transaction and never commit.
 """
@@ -32,12 +35,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.audit import service as audit
 from server.auth.models import User
 from server.db import Db
 from server.errors import BadUserInput
+from server.feed.events import TENANT_FACTS, Event, emit, tenant_facts
+from server.feed.models import FeedKind
 from server.one_form import forms
 from server.one_form.models import (
     ApplicationStatus,
@@ -108,8 +114,16 @@ def _check_code(code: str, argument: str) -> str:
     return code
 
 
+def refuse_nul(text: str, argument: str) -> str:
+    """PostgreSQL stores no NUL in text: refused here, naming the field, rather than failing
+    in the database (INTERNAL_SERVER_ERROR there, and only there: SQLite takes it)."""
+    if "\0" in text:
+        raise BadUserInput(f"{argument} must not contain NUL characters", argument=argument)
+    return text
+
+
 def _check_name(name: str, argument: str, limit: int) -> str:
-    name = name.strip()
+    name = refuse_nul(name, argument).strip()
     if not name or len(name) > limit:
         raise BadUserInput(f"{argument} must be 1 to {limit} characters", argument=argument)
     return name
@@ -151,11 +165,14 @@ async def create_department(
     name = _check_name(name, "name", 60)
     if await conn.scalar(select(D.id).where(D.code == code)) is not None:
         raise BadUserInput(f"there is already a department {code!r}", argument="code")
-    pk: int = (
-        await conn.execute(
-            insert(D).values(code=code, name=name, created_at=actor.now).returning(D.id)
-        )
-    ).scalar_one()
+    try:
+        pk: int = (
+            await conn.execute(
+                insert(D).values(code=code, name=name, created_at=actor.now).returning(D.id)
+            )
+        ).scalar_one()
+    except IntegrityError:  # the same code created meanwhile by a concurrent request
+        raise BadUserInput(f"there is already a department {code!r}", argument="code") from None
     await _audit(conn, actor, [_entry(actor, "one_form.department.create", path, code, name=name)])
     return pk
 
@@ -202,11 +219,19 @@ async def add_staff(
     )
     if existing is not None:
         raise BadUserInput(f"{username} already acts for {department}", argument="username")
-    await conn.execute(
-        insert(S).values(
-            department_id=dept, username=username, created_at=actor.now, created_by=actor.principal
+    try:
+        await conn.execute(
+            insert(S).values(
+                department_id=dept,
+                username=username,
+                created_at=actor.now,
+                created_by=actor.principal,
+            )
         )
-    )
+    except IntegrityError:  # added meanwhile by a concurrent request
+        raise BadUserInput(
+            f"{username} already acts for {department}", argument="username"
+        ) from None
     await _audit(
         conn, actor, [_entry(actor, "one_form.staff.add", path, username, department=department)]
     )
@@ -298,7 +323,7 @@ async def create_type(
 ) -> int:
     code = _check_code(code, "code")
     name = _check_name(name, "name", 100)
-    if len(description) > 2000:
+    if len(refuse_nul(description, "description")) > 2000:
         raise BadUserInput("description must be at most 2000 characters", argument="description")
     if not departments:
         raise BadUserInput("a service type needs at least one department", argument="departments")
@@ -311,22 +336,25 @@ async def create_type(
             raise BadUserInput(f"there is no department {dept!r}", argument="departments")
     if await conn.scalar(select(ST.id).where(ST.code == code)) is not None:
         raise BadUserInput(f"there is already a service type {code!r}", argument="code")
-    pk: int = (
-        await conn.execute(
-            insert(ST)
-            .values(
-                code=code,
-                name=name,
-                description=description.strip(),
-                fields=form.fields_json(),
-                materials=form.materials_json(),
-                active=True,
-                created_at=actor.now,
-                updated_at=actor.now,
+    try:
+        pk: int = (
+            await conn.execute(
+                insert(ST)
+                .values(
+                    code=code,
+                    name=name,
+                    description=description.strip(),
+                    fields=form.fields_json(),
+                    materials=form.materials_json(),
+                    active=True,
+                    created_at=actor.now,
+                    updated_at=actor.now,
+                )
+                .returning(ST.id)
             )
-            .returning(ST.id)
-        )
-    ).scalar_one()
+        ).scalar_one()
+    except IntegrityError:  # the same code declared meanwhile by a concurrent request
+        raise BadUserInput(f"there is already a service type {code!r}", argument="code") from None
     await conn.execute(
         insert(SD), [{"type_id": pk, "department_id": known[d]} for d in departments]
     )
@@ -436,6 +464,62 @@ class Decision:
     application_id: int
     status: ApplicationStatus  # the application's, after the decision
     completed: bool  # this decision closed the application
+    event: Event | None = None  # the feed event of the closing, to publish after the commit
+
+
+def chinese_duration(seconds: int) -> str:
+    """A duration as the command center reads it: the two largest units, 1天4小时, 3小时20分钟,
+    45分钟, 不到1分钟 (whole units, rounded down)."""
+    days, rest = divmod(max(0, seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}天{hours}小时" if hours else f"{days}天"
+    if hours:
+        return f"{hours}小时{minutes}分钟" if minutes else f"{hours}小时"
+    return f"{minutes}分钟" if minutes else "不到1分钟"
+
+
+@memoized
+def _closing_facts() -> AnySelect:
+    return (
+        select(ST.code, ST.name, *TENANT_FACTS)
+        .select_from(A)
+        .join(ST, ST.id == A.service_type_id)
+        .join(Tenant, Tenant.id == A.tenant_id)
+        .where(A.id == bindparam("id"))
+    )
+
+
+async def _emit_closing(
+    conn: AsyncConnection,
+    *,
+    application_id: int,
+    status: ApplicationStatus,
+    duration: int,
+    now: datetime,
+) -> Event:
+    """The command center's news of a closed application: its service type and time taken,
+    at its tenant; nothing about the applicant (no name, no values, no branch)."""
+    row = (await conn.execute(_closing_facts(), {"id": application_id})).one()
+    if status is ApplicationStatus.COMPLETED:
+        title = f"一件事办结：{row.name}（用时 {chinese_duration(duration)}）"
+    else:
+        title = f"一件事退回：{row.name}"
+    return await emit(
+        conn,
+        kind=FeedKind.BRANCH_ACTIVITY,
+        title=title,
+        tenant=tenant_facts(row),
+        occurred_at=now,
+        data={
+            "source": "one_form",
+            "application": application_id,
+            "serviceType": row.code,
+            "status": status.value,
+            "durationSeconds": duration,
+        },
+    )
 
 
 async def approval_for_staff(db: Reader, *, approval_id: int, username: str) -> AnyRow | None:
@@ -463,7 +547,7 @@ async def decide(
     actor: Actor,
 ) -> Decision:
     """Record one department's decision and derive the application's status."""
-    note = (note or "").strip() or None
+    note = refuse_nul(note or "", "note").strip() or None
     if note is not None and len(note) > MAX_NOTE:
         raise BadUserInput(f"note must be at most {MAX_NOTE} characters", argument="note")
     if not approve and note is None:
@@ -493,7 +577,9 @@ async def decide(
     closed = {"completed_at": actor.now, "duration_seconds": duration}
     completed = False
     if not approve:
-        await conn.execute(
+        # Guarded by the status like a completion (under the lock no other decision can have
+        # closed it: its other approvals would no longer be pending, this one included).
+        moved = await conn.execute(
             update(A).where(closing).values(status=ApplicationStatus.REJECTED.value, **closed)
         )
         await conn.execute(
@@ -501,7 +587,7 @@ async def decide(
             .where(AP.application_id == app.id, AP.status == ApprovalStatus.PENDING.value)
             .values(status=ApprovalStatus.WITHDRAWN.value, decided_at=actor.now)
         )
-        status, completed = ApplicationStatus.REJECTED, True
+        status, completed = ApplicationStatus.REJECTED, bool(moved.rowcount)
     else:
         left = await conn.scalar(
             select(func.count())
@@ -539,7 +625,14 @@ async def decide(
             )
         )
     await _audit(conn, actor, entries)
-    return Decision(found.id, app.id, status, completed)
+    event = None
+    if completed:
+        # Only the decision that moved the application out of PENDING gets here: one event
+        # per application, also when the last two decisions race (they take turns on the lock).
+        event = await _emit_closing(
+            conn, application_id=app.id, status=status, duration=duration, now=actor.now
+        )
+    return Decision(found.id, app.id, status, completed, event)
 
 
 # -- reading applications -----------------------------------------------------------------------
@@ -549,6 +642,7 @@ APPLICATION_COLUMNS = (
     A.service_type_id,
     ST.code.label("type_code"),
     ST.name.label("type_name"),
+    ST.fields.label("type_fields"),  # where the personal fields are, to mask them
     A.tenant_id,
     Tenant.path.label("t_path"),
     Tenant.name.label("t_name"),

@@ -24,7 +24,11 @@ The causes (`today` is the date in the district's time zone):
   WARNING event with the GREEN light: the feed's kinds are fixed by the partners' contract).
 - `venue_booking` (GREEN): a CONFIRMED venue booking starting within VENUE_NOTICE (a day),
   keyed by booking, for the account that booked it (and its member, if it is one); no feed
-  event (the booking had its own). A booking cancelled before the pass is not reminded.
+  event (the booking had its own); times in the district's time zone. A booking cancelled
+  before the pass is not reminded; one cancelled after its reminder has the reminder rewritten
+  to say so (`venue_booking_cancelled`, in the cancellation's transaction). The pass takes the
+  writers' turn before it reads the bookings due, as a cancellation does before it rewrites:
+  a cancellation racing the pass is either seen by it or sees its reminder.
 - `assessment_due` (YELLOW): for an open assessment campaign closing within a day, each
   evaluator who still owes submissions, keyed by campaign and username; no feed event (the
   assessment module sends its own). An evaluator who is no member (an admin) has a reminder
@@ -66,11 +70,12 @@ from server.activities.service import branch_facts
 from server.assessments.models import AssessmentCampaign, CampaignStatus
 from server.assessments.schedule import pending_by_evaluator
 from server.audit import service as audit
+from server.audit.models import AuditHead
 from server.auth.models import User
 from server.branches.models import Branch
 from server.db import Db, UTCDateTime
 from server.errors import BadUserInput
-from server.feed.events import TENANT_FACTS, Event, emit, tenant_facts
+from server.feed.events import TENANT_FACTS, Event, emit, hold_turn, tenant_facts
 from server.feed.models import FeedKind, Light
 from server.feed.service import open_warning
 from server.members.models import Member
@@ -457,48 +462,84 @@ async def remind_assessments(conn: AsyncConnection, *, now: datetime, tz: tzinfo
     return outcome
 
 
+def _venue_due(now: datetime) -> AnySelect:
+    VB = VenueBooking
+    return (
+        select(VB.id, VB.member_id, VB.booked_by, VB.purpose, VB.starts_at, VB.ends_at, Venue.name)
+        .join(Venue, Venue.id == VB.venue_id)
+        .where(
+            VB.status == BookingStatus.CONFIRMED.value,
+            VB.starts_at > now,
+            VB.starts_at <= now + VENUE_NOTICE,
+            _absent(Cause.VENUE_BOOKING, cast(VB.id, String)),
+        )
+        .order_by(VB.id)
+    )
+
+
+def venue_title(
+    *, starts_at: datetime, ends_at: datetime, venue: str, purpose: str, tz: tzinfo, cancelled: bool
+) -> str:
+    """A venue booking's reminder, its times local (the district's time zone)."""
+    starts, ends = starts_at.astimezone(tz), ends_at.astimezone(tz)
+    # A booking lies within one local day; one ending at its midnight ends at 24:00.
+    until = "24:00" if ends.date() > starts.date() else f"{ends:%H:%M}"
+    when = f"{starts.month}月{starts.day}日 {starts:%H:%M}–{until} 在{venue}（{purpose}）"
+    if cancelled:
+        return f"场馆预约已取消：{when}，无需到场"[:200]
+    return f"场馆预约提醒：{when}，请准时到场"[:200]
+
+
 async def remind_venue_bookings(conn: AsyncConnection, *, now: datetime, tz: tzinfo) -> Outcome:
     """A reminder per CONFIRMED venue booking that starts within VENUE_NOTICE, for its
     booker."""
-    VB = VenueBooking
-    key = cast(VB.id, String)
-    due = (
-        await conn.execute(
-            select(
-                VB.id, VB.member_id, VB.booked_by, VB.purpose, VB.starts_at, VB.ends_at, Venue.name
-            )
-            .join(Venue, Venue.id == VB.venue_id)
-            .where(
-                VB.status == BookingStatus.CONFIRMED.value,
-                VB.starts_at > now,
-                VB.starts_at <= now + VENUE_NOTICE,
-                _absent(Cause.VENUE_BOOKING, key),
-            )
-            .order_by(VB.id)
-        )
-    ).all()
     outcome = Outcome()
-    if not due:
+    # A first look without the turn: most passes find nothing due and lock nothing.
+    if (await conn.execute(_venue_due(now).limit(1))).first() is None:
         return outcome
-    rows = []
-    for b in due:
-        starts, ends = b.starts_at.astimezone(tz), b.ends_at.astimezone(tz)
-        rows.append(
-            {
-                "member_id": b.member_id,
-                "username": b.booked_by,
-                "cause": Cause.VENUE_BOOKING.value,
-                "cause_key": str(b.id),
-                "light": Light.GREEN.value,
-                "title": f"场馆预约提醒：{starts.month}月{starts.day}日 {starts:%H:%M}–{ends:%H:%M}"
-                f" 在{b.name}（{b.purpose}），请准时到场"[:200],
-                "created_at": now,
-            }
-        )
-    made = await conn.execute(_insert(conn).on_conflict_do_nothing().returning(R.id), rows)
-    outcome.created = len(made.all())
+    # The writers' turn before reading what is due: a cancellation takes it too (its audit
+    # entry) before it rewrites a reminder, so it either commits before this read (the
+    # booking is CANCELLED here) or waits and then finds the reminder made here. Without
+    # it a booking cancelled between this read and the insert would be reminded.
+    await conn.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=AuditHead.last_id))
+    hold_turn(conn)
+    due = (await conn.execute(_venue_due(now))).all()
+    rows = [
+        {
+            "member_id": b.member_id,
+            "username": b.booked_by,
+            "cause": Cause.VENUE_BOOKING.value,
+            "cause_key": str(b.id),
+            "light": Light.GREEN.value,
+            "title": venue_title(
+                starts_at=b.starts_at,
+                ends_at=b.ends_at,
+                venue=b.name,
+                purpose=b.purpose,
+                tz=tz,
+                cancelled=False,
+            ),
+            "created_at": now,
+        }
+        for b in due
+    ]
+    if rows:
+        made = await conn.execute(_insert(conn).on_conflict_do_nothing().returning(R.id), rows)
+        outcome.created = len(made.all())
     await _audit_pass(conn, Cause.VENUE_BOOKING, outcome.created, now)
     return outcome
+
+
+async def venue_booking_cancelled(conn: AsyncConnection, *, booking_id: int, title: str) -> bool:
+    """A venue booking is being cancelled (the caller holds the writers' turn): its reminder,
+    if one was made, now says so (`title`) instead of asking the booker to come. Whether
+    there was one."""
+    moved = await conn.execute(
+        update(R)
+        .where(R.cause == Cause.VENUE_BOOKING.value, R.cause_key == str(booking_id))
+        .values(title=title)
+    )
+    return bool(moved.rowcount)
 
 
 # -- reading reminders ------------------------------------------------------------------------

@@ -17,7 +17,14 @@ Rules (docs/venues.md tells them to users):
   bookings share no granule and both stand.
 - Lock order: a booking takes the writers' turn (the audit entry, which locks the audit head)
   before it inserts its granules, so two bookings never wait on each other's granules and the
-  audit head in opposite orders (no deadlock, a conflict is always a clean refusal).
+  audit head in opposite orders (no deadlock, a conflict is always a clean refusal). Under
+  that turn the booking reads its venue again: a change committed meanwhile (closed for
+  bookings, new hours) applies to it; a change that commits later finds it made.
+- A change of a venue (hours, closed dates, capacity, inactive) applies to bookings made
+  after it; bookings already made stand, are reminded and can be cancelled as before.
+- Opening hours lie within one local day (a venue open until midnight closes at "24:00";
+  overnight hours are refused), and so does a booking. Asia/Shanghai has kept no daylight
+  saving since 1991; local times are turned into instants through the zone all the same.
 - Cancelling (the booker, or an admin with VENUE write over the venue's tenant) marks the
   booking CANCELLED and deletes its granules: the time is free again at once. A CONFIRMED
   booking whose end has passed reads as COMPLETED (derived, not stored) and can no longer be
@@ -60,6 +67,7 @@ from server.db import Db
 from server.errors import BadUserInput
 from server.feed.events import Event, emit
 from server.feed.models import FeedKind
+from server.reminders import service as reminders
 from server.sql import AnyRow, AnySelect, counted, memoized, page_params
 from server.venues.models import BookingStatus, Venue, VenueBooking, VenueGranule, VenueKind
 from tenants.models import Tenant
@@ -94,14 +102,30 @@ VENUE_TENANT_COLUMNS = TENANT_COLUMNS
 
 # -- opening hours --------------------------------------------------------------------------------
 
-Hours = dict[int, tuple[time, time]]  # ISO weekday -> [opens, closes) in local time
+# ISO weekday -> [opens, closes) in local time. A closing time of MIDNIGHT is the day's end,
+# "24:00" as given and shown (a close at the day's start would come before any opening).
+Hours = dict[int, tuple[time, time]]
+MIDNIGHT = time(0)
+DAY_END = "24:00"
 
 
-def _clock(text: str, argument: str) -> time:
+def clock_text(value: time, *, closing: bool = False) -> str:
+    """A clock as given and shown, "08:30"; a closing time at midnight is "24:00"."""
+    return DAY_END if closing and value == MIDNIGHT else f"{value:%H:%M}"
+
+
+def _clock(text: str, argument: str, *, closing: bool = False) -> time:
+    if closing and text.strip() == DAY_END:
+        return MIDNIGHT
     found = _CLOCK.match(text.strip())
     if found is None:
         raise BadUserInput(f"{text!r} is not a time of day like 08:30", argument=argument)
     value = time(int(found.group(1)), int(found.group(2)))
+    if closing and value == MIDNIGHT:
+        raise BadUserInput(
+            f'{text} as a closing time: a venue open until midnight closes at "{DAY_END}"',
+            argument=argument,
+        )
     if value.minute % 30:
         raise BadUserInput(
             f"{text} is not on the hour or half hour: bookings are made in "
@@ -123,8 +147,9 @@ def checked_hours(hours: Sequence[tuple[int, str, str]]) -> Hours:
             )
         if weekday in checked:
             raise BadUserInput(f"weekday {weekday} is given twice", argument="openingHours")
-        start, end = _clock(opens, "openingHours"), _clock(closes, "openingHours")
-        if end <= start:
+        start = _clock(opens, "openingHours")
+        end = _clock(closes, "openingHours", closing=True)
+        if end != MIDNIGHT and end <= start:
             raise BadUserInput(
                 f"on weekday {weekday} the venue closes ({closes}) before it opens ({opens})",
                 argument="openingHours",
@@ -137,14 +162,17 @@ def checked_hours(hours: Sequence[tuple[int, str, str]]) -> Hours:
 
 def hours_json(hours: Hours) -> str:
     return json.dumps(
-        {str(d): [f"{o:%H:%M}", f"{c:%H:%M}"] for d, (o, c) in sorted(hours.items())},
+        {
+            str(d): [clock_text(o), clock_text(c, closing=True)]
+            for d, (o, c) in sorted(hours.items())
+        },
         separators=(",", ":"),
     )
 
 
 def parse_hours(text: str) -> Hours:
     return {
-        int(d): (time.fromisoformat(o), time.fromisoformat(c))
+        int(d): (time.fromisoformat(o), MIDNIGHT if c == DAY_END else time.fromisoformat(c))
         for d, (o, c) in json.loads(text).items()
     }
 
@@ -206,10 +234,18 @@ def ranges(starts: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
     return merged
 
 
-def local_range(start: datetime, end: datetime, tz: tzinfo) -> str:
+def local_end(start: datetime, end: datetime, tz: tzinfo) -> str:
+    """The local clock at `end`, "24:00" when it is the midnight ending `start`'s day."""
     a, b = start.astimezone(tz), end.astimezone(tz)
-    tail = f"{b:%H:%M}" if a.date() == b.date() else f"{b:%Y-%m-%d %H:%M}"
-    return f"{a:%Y-%m-%d %H:%M}–{tail}"
+    if b.date() == a.date():
+        return f"{b:%H:%M}"
+    if b.time() == MIDNIGHT and b.date() == a.date() + timedelta(days=1):
+        return DAY_END
+    return f"{b:%Y-%m-%d %H:%M}"
+
+
+def local_range(start: datetime, end: datetime, tz: tzinfo) -> str:
+    return f"{start.astimezone(tz):%Y-%m-%d %H:%M}–{local_end(start, end, tz)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +263,10 @@ def day_of(venue: AnyRow, day: date, tz: tzinfo) -> Day:
     hours = parse_hours(venue.opening_hours).get(day.isoweekday())
     if hours is None:
         return Day(None, None, f"closed on 星期{WEEKDAYS[day.isoweekday() - 1]}")
-    opens, closes = (datetime.combine(day, t, tzinfo=tz).astimezone(UTC) for t in hours)
+    opens = datetime.combine(day, hours[0], tzinfo=tz).astimezone(UTC)
+    # Closing at 24:00 is the next day's midnight.
+    closing_day = day + timedelta(days=1) if hours[1] == MIDNIGHT else day
+    closes = datetime.combine(closing_day, hours[1], tzinfo=tz).astimezone(UTC)
     return Day(opens, closes, None)
 
 
@@ -238,7 +277,11 @@ def check_slot(
     for value, argument in ((starts_at, "startsAt"), (ends_at, "endsAt")):
         if value.tzinfo is None:
             raise BadUserInput(f"{argument} needs a time zone offset", argument=argument)
-        if not on_boundary(value, tz):
+        try:
+            aligned = on_boundary(value, tz)
+        except OverflowError:  # year 1 or 9999 shifted out of the calendar by the offset
+            raise BadUserInput(f"{argument} is out of range", argument=argument) from None
+        if not aligned:
             raise BadUserInput(
                 f"{argument} must be on the hour or half hour: bookings are made in "
                 f"{GRANULE.seconds // 60}-minute granules",
@@ -262,7 +305,8 @@ def check_slot(
         )
     if ends_at > opening.closes:
         raise BadUserInput(
-            f"the venue closes at {opening.closes.astimezone(tz):%H:%M} that day ({hours}): "
+            f"the venue closes at {local_end(opening.opens, opening.closes, tz)} that day "
+            f"({hours}): "
             "a booking lies within one day's opening hours",
             argument="endsAt",
         )
@@ -360,14 +404,17 @@ async def venue(db: Db | AsyncConnection, *, scope: Scope, venue_id: int) -> Any
     return (await db.execute(_venue_by_id(scope), {"venue_id": venue_id})).first()
 
 
+# Built once: every booking reads its venue again with it (see `book`).
+_VENUE_ANY = (
+    select(*VENUE_COLUMNS, *VENUE_TENANT_COLUMNS)
+    .join(Tenant, Tenant.id == V.tenant_id)
+    .where(V.id == bindparam("venue_id"))
+)
+
+
 async def venue_any(conn: AsyncConnection | Db, venue_id: int) -> AnyRow | None:
     """One venue with its tenant, whoever asks (the caller checks its scope)."""
-    stmt = (
-        select(*VENUE_COLUMNS, *VENUE_TENANT_COLUMNS)
-        .join(Tenant, Tenant.id == V.tenant_id)
-        .where(V.id == venue_id)
-    )
-    return (await conn.execute(stmt)).first()
+    return (await conn.execute(_VENUE_ANY, {"venue_id": venue_id})).first()
 
 
 # -- managing venues ------------------------------------------------------------------------------
@@ -487,14 +534,22 @@ class Availability:
 async def availability(
     db: Db, *, venue: AnyRow, day: date, tz: tzinfo, now: datetime
 ) -> Availability:
-    """Free and busy ranges of a venue's opening hours on a local date; a granule already
-    begun or past is neither bookable nor listed free."""
-    opening = day_of(venue, day, tz)
+    """Free and busy ranges of a venue's opening hours on a local date. Free is what a
+    booking may take: not held, not begun, within HORIZON, at an active venue (an inactive
+    one has no free time, its bookings stand and show busy)."""
+    try:
+        opening = day_of(venue, day, tz)
+    except OverflowError:  # 0001-01-01 or 9999-12-31, out of the calendar in UTC
+        raise BadUserInput(f"{day.isoformat()} is out of range", argument="date") from None
     if opening.opens is None or opening.closes is None:
         return Availability(opening, [], [])
     taken = await held(db, venue_id=venue.id, since=opening.opens, until=opening.closes)
     busy = {row.granule_start for row in taken}
-    free = [g for g in granules(opening.opens, opening.closes) if g not in busy and g > now]
+    free = [
+        g
+        for g in granules(opening.opens, opening.closes)
+        if venue.active and g not in busy and now < g <= now + HORIZON
+    ]
     return Availability(opening, ranges(free), ranges(sorted(busy)))
 
 
@@ -532,6 +587,26 @@ class Booker:
     manages_venue: bool  # may see who holds the venue's time
 
 
+def _admissible(
+    venue: AnyRow,
+    head_count: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    *,
+    tz: tzinfo,
+    now: datetime,
+) -> list[datetime]:
+    """The granules of a booking of `venue` as it stands, or BAD_USER_INPUT."""
+    if not venue.active:
+        raise BadUserInput("the venue is closed for bookings (inactive)", argument="venueId")
+    if not 1 <= head_count <= venue.capacity:
+        raise BadUserInput(
+            f"headCount must be 1 to the venue's capacity ({venue.capacity})",
+            argument="headCount",
+        )
+    return check_slot(venue, starts_at, ends_at, tz=tz, now=now)
+
+
 async def book(
     conn: AsyncConnection,
     *,
@@ -548,14 +623,7 @@ async def book(
     """Book `venue` for [starts_at, ends_at): the booking's id and its feed event, or
     BAD_USER_INPUT naming the field at fault (`startsAt` with the taken time on a conflict)."""
     purpose = checked_text(purpose, "purpose", PURPOSE_MAX)
-    if not venue.active:
-        raise BadUserInput("the venue is closed for bookings (inactive)", argument="venueId")
-    if not 1 <= head_count <= venue.capacity:
-        raise BadUserInput(
-            f"headCount must be 1 to the venue's capacity ({venue.capacity})",
-            argument="headCount",
-        )
-    starts = check_slot(venue, starts_at, ends_at, tz=tz, now=now)
+    starts = _admissible(venue, head_count, starts_at, ends_at, tz=tz, now=now)
     booking_id: int = (
         await conn.execute(
             insert(B)
@@ -595,6 +663,12 @@ async def book(
         ],
         now=now,
     )
+    # Checked again under the writers' turn, which a change of the venue takes too: one
+    # committed since the first read (closed for bookings, new hours or closed dates, a
+    # smaller capacity) applies to this booking, and one made later waits for it to commit.
+    current = await venue_any(conn, venue.id)
+    assert current is not None  # venues are never deleted
+    _admissible(current, head_count, starts_at, ends_at, tz=tz, now=now)
     rows = [{"venue_id": venue.id, "granule_start": g, "booking_id": booking_id} for g in starts]
     got = {r[0] for r in (await conn.execute(_insert_granules(conn), rows)).all()}
     if len(got) < len(starts):
@@ -656,9 +730,9 @@ async def _refuse_conflict(
 
 
 async def booking(conn: AsyncConnection | Db, booking_id: int) -> AnyRow | None:
-    """A booking with its venue's tenant path (`path`)."""
+    """A booking with its venue's tenant path (`path`) and name (`venue_name`)."""
     stmt = (
-        select(*BOOKING_COLUMNS, Tenant.path)
+        select(*BOOKING_COLUMNS, Tenant.path, V.name.label("venue_name"))
         .join(V, V.id == B.venue_id)
         .join(Tenant, Tenant.id == V.tenant_id)
         .where(B.id == booking_id)
@@ -674,10 +748,12 @@ async def cancel(
     actor: str,
     username: str,
     client: str | None,
+    tz: tzinfo,
     now: datetime,
 ) -> None:
     """Cancel a CONFIRMED booking that has not ended, and free its granules; of two concurrent
-    cancellations one applies."""
+    cancellations one applies. A reminder already made for it is rewritten to say it is
+    cancelled."""
     if reason is not None:
         reason = checked_text(reason, "reason", REASON_MAX)
     state = status_of(found, now)
@@ -709,6 +785,21 @@ async def cancel(
             )
         ],
         now=now,
+    )
+    # After the audit entry: this transaction holds the writers' turn, which the reminders
+    # pass takes before it reads what is due (server/reminders/service.py), so a reminder
+    # made by a pass racing this cancellation is committed and found here.
+    await reminders.venue_booking_cancelled(
+        conn,
+        booking_id=found.id,
+        title=reminders.venue_title(
+            starts_at=found.starts_at,
+            ends_at=found.ends_at,
+            venue=found.venue_name,
+            purpose=found.purpose,
+            tz=tz,
+            cancelled=True,
+        ),
     )
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table
 
@@ -34,6 +35,7 @@ from server.volunteering.models import (
 )
 from tenants.demo import GIVEN, SURNAMES, DemoData
 
+DISTRICT_TZ = ZoneInfo("Asia/Shanghai")  # where the demo's office hours are
 SEED_OFFSET = 9103  # this module's own stream: other hooks' draws do not shift it
 REFERENCE_POINTS = 243
 PARTY_MASS = 178
@@ -134,7 +136,9 @@ def _name(rng: random.Random) -> str:
 
 
 def _at(day: date, rng: random.Random) -> datetime:
-    return datetime.combine(day, time(rng.randint(8, 17), rng.choice((0, 15, 30, 45))), tzinfo=UTC)
+    """A moment in the district's office hours (8:00-17:45 Asia/Shanghai), stored in UTC."""
+    local = time(rng.randint(8, 17), rng.choice((0, 15, 30, 45)))
+    return datetime.combine(day, local, tzinfo=DISTRICT_TZ).astimezone(UTC)
 
 
 def _wish(rng: random.Random, wish_id: int, center: Row, as_of: date) -> Row:

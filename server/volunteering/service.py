@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -38,7 +38,8 @@ from server.audit import service as audit
 from server.branches.models import Branch
 from server.db import Db
 from server.errors import BadUserInput
-from server.feed.events import Event
+from server.feed.events import Event, emit, tenant_info
+from server.feed.models import FeedKind
 from server.members.models import Member
 from server.sql import AnyRow, AnySelect, counted, memoized, page_params
 from server.volunteering import states
@@ -203,15 +204,21 @@ def checked_text(value: str, argument: str, limit: int, *, empty: bool = False) 
         raise BadUserInput(f"{argument} must not be empty", argument=argument)
     if len(value) > limit:
         raise BadUserInput(f"{argument} must have at most {limit} characters", argument=argument)
+    if "\x00" in value:
+        # PostgreSQL stores no NUL in text: refused here rather than failing in the database.
+        raise BadUserInput(f"{argument} must not contain NUL characters", argument=argument)
     return value
 
 
 def checked_phone(value: str, argument: str) -> str:
     value = value.strip()
     digits = value.replace("-", "")
-    if not (7 <= len(digits) <= PHONE_MAX - 1 and digits.isdigit()):
+    # The column holds PHONE_MAX characters, dashes included.
+    valid = digits.isascii() and digits.isdigit() and len(digits) >= 7
+    if not (valid and len(value) <= PHONE_MAX):
         raise BadUserInput(
-            f"{argument} must be a phone number: 7 to 19 digits, dashes allowed",
+            f"{argument} must be a phone number: at least 7 digits, dashes allowed, "
+            f"{PHONE_MAX} characters at most",
             argument=argument,
         )
     return value
@@ -442,7 +449,10 @@ async def post_wish(
     actor: str,
     client: str | None,
     now: datetime,
+    outbox: list[Event],
 ) -> int:
+    """A new OPEN wish, audited, and a BRANCH_ACTIVITY event at the center's tenant so the
+    command center sees what is asked for (`微心愿：<title>`, without the requester)."""
     wish_id: int = (
         await conn.execute(
             insert(W)
@@ -473,7 +483,40 @@ async def post_wish(
         category=data.category,
     )
     await audit.append(conn, [entry], now=now)
+    outbox.append(
+        await _offer_event(
+            conn,
+            center=center,
+            title=f"微心愿：{data.title}",
+            now=now,
+            data={
+                "source": "micro_wish",
+                "wish": wish_id,
+                "center": center.id,
+                "category": data.category,
+                "deadline": None if data.deadline is None else data.deadline.isoformat(),
+            },
+        )
+    )
     return wish_id
+
+
+async def _offer_event(
+    conn: AsyncConnection, *, center: AnyRow, title: str, now: datetime, data: dict[str, Any]
+) -> Event:
+    """A BRANCH_ACTIVITY event at the center's tenant (no branch: the center offers it to
+    the branches below) for something newly offered there."""
+    tenant = await tenant_info(conn, center.c_path)
+    if tenant is None:  # a center's tenant always exists (foreign key)
+        raise RuntimeError(f"tenant {center.c_path} is missing")
+    return await emit(
+        conn,
+        kind=FeedKind.BRANCH_ACTIVITY,
+        title=title,
+        tenant=tenant,
+        occurred_at=now,
+        data=data,
+    )
 
 
 async def claim_wish(
@@ -767,7 +810,9 @@ _SIGNED = select(S.service_id).where(
 )
 
 
-async def signed_up_for(db: Db, *, member_id: int, service_ids: Sequence[int]) -> set[int]:
+async def signed_up_for(
+    db: Db | AsyncConnection, *, member_id: int, service_ids: Sequence[int]
+) -> set[int]:
     """Which of the services the member signed up for: one query for a page."""
     if not service_ids:
         return set()
@@ -794,7 +839,10 @@ async def initiate_service(
     actor: str,
     client: str | None,
     now: datetime,
+    outbox: list[Event],
 ) -> int:
+    """A new OPEN service, audited, and a BRANCH_ACTIVITY event at the center's tenant
+    (`志愿服务：<title>`)."""
     service_id: int = (
         await conn.execute(
             insert(V)
@@ -826,6 +874,23 @@ async def initiate_service(
         starts_at=data.starts_at.isoformat(),
     )
     await audit.append(conn, [entry], now=now)
+    outbox.append(
+        await _offer_event(
+            conn,
+            center=center,
+            title=f"志愿服务：{data.title}",
+            now=now,
+            data={
+                "source": "volunteer_service",
+                "service": service_id,
+                "center": center.id,
+                "category": data.category,
+                "starts_at": data.starts_at.astimezone(UTC).isoformat(),
+                "ends_at": data.ends_at.astimezone(UTC).isoformat(),
+                "capacity": data.capacity,
+            },
+        )
+    )
     return service_id
 
 
@@ -845,6 +910,14 @@ _GIVE_PLACE = (
 )
 
 
+def _not_over(row: AnyRow, now: datetime, what: str) -> None:
+    if row.state == ServiceState.OPEN and row.ends_at <= now:
+        raise BadUserInput(
+            f"this service ended at {row.ends_at.isoformat()}: it can no longer be {what}",
+            argument="id",
+        )
+
+
 async def sign_up(
     conn: AsyncConnection,
     *,
@@ -855,7 +928,10 @@ async def sign_up(
     now: datetime,
 ) -> None:
     """Take one of the service's places: the conditional UPDATE of `signed_up` locks the
-    service's row, so concurrent sign-ups never take more places than its capacity."""
+    service's row, so concurrent sign-ups never take more places than its capacity. Closed
+    once the service has ended: whoever signs up is counted as having served when it is
+    completed."""
+    _not_over(row, now, "signed up for")
     taken = await conn.execute(_TAKE_PLACE, {"pk": row.id})
     if taken.rowcount != 1:
         now_row = await service(conn, row.id)
@@ -866,6 +942,9 @@ async def sign_up(
                 argument="id",
                 state=now_row.state,
             )
+        mine = await signed_up_for(conn, member_id=member_id, service_ids=[row.id])
+        if mine:
+            raise BadUserInput("you have already signed up for this service", argument="id")
         raise BadUserInput(
             f"this service is full: all {now_row.capacity} places are taken", argument="id"
         )
@@ -888,6 +967,7 @@ async def withdraw_signup(
     client: str | None,
     now: datetime,
 ) -> None:
+    _not_over(row, now, "withdrawn from")
     given = await conn.execute(_GIVE_PLACE, {"pk": row.id})
     if given.rowcount != 1:
         state = await conn.scalar(select(V.state).where(V.id == row.id))
@@ -1015,6 +1095,13 @@ async def complete_service(
     return activity_ids
 
 
+_RATE_SIGNUP = (
+    update(S)
+    .where(S.id == bindparam("sid"))
+    .values(rating=bindparam("r"), rating_comment=bindparam("c"))
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Evaluation:
     member_id: int
@@ -1037,6 +1124,7 @@ async def rate_service(
         conn, SERVICES, SERVICE_MOVES["rate"], row.id, what="service", values={"rated_at": now}
     )
     people = {p.member_id: p for p in await participants(conn, service_id=row.id, limit=None)}
+    rows: list[dict[str, Any]] = []
     for i, e in enumerate(evaluations):
         person = people.get(e.member_id)
         if person is None or not person.attended:
@@ -1045,9 +1133,9 @@ async def rate_service(
                 argument="evaluations",
                 index=i,
             )
-        await conn.execute(
-            update(S).where(S.id == person.id).values(rating=e.rating, rating_comment=e.comment)
-        )
+        rows.append({"sid": person.id, "r": e.rating, "c": e.comment})
+    if rows:  # one executemany, not a statement per volunteer
+        await conn.execute(_RATE_SIGNUP, rows)
     entry = _entry(
         actor,
         client,

@@ -13,7 +13,7 @@ Micro-wish (微心愿)::
 Volunteer service (志愿服务)::
 
     initiate → OPEN                       admin of the center's subtree
-    sign up / withdraw sign-up            members, while OPEN (capacity enforced)
+    sign up / withdraw sign-up            members, while OPEN and not ended (capacity)
     complete   OPEN → COMPLETED           admin, with who attended (VOLUNTEER_SERVICE activities)
     rate       COMPLETED → RATED          admin: 1-5 and a comment per participant
     cancel     OPEN → CANCELLED           admin
