@@ -37,6 +37,14 @@ def keyset(stmt: AnySelect, id_column: Column, *, after: bool) -> AnySelect:
     return stmt.order_by(id_column).limit(bindparam("limit"))
 
 
+def newest_first(stmt: AnySelect, id_column: Column, *, after: bool) -> AnySelect:
+    """Rows before :after_id in descending id order, :limit of them: newest first, as ids grow
+    with insertion (and, unlike offsets, never shift under new inserts)."""
+    if after:
+        stmt = stmt.where(id_column < bindparam("after_id"))
+    return stmt.order_by(id_column.desc()).limit(bindparam("limit"))
+
+
 def counted(stmt: AnySelect) -> AnySelect:
     """COUNT(*) of a list statement, keeping its joins and filters but none of its columns."""
     return stmt.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)

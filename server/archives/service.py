@@ -36,7 +36,16 @@ from server.db import Db
 from server.errors import BadUserInput
 from server.feed.events import Event
 from server.members.models import Member
-from server.sql import AnyRow, AnySelect, counted, keyset, like_pattern, memoized, page_params
+from server.sql import (
+    AnyRow,
+    AnySelect,
+    counted,
+    keyset,
+    like_pattern,
+    memoized,
+    newest_first,
+    page_params,
+)
 from tenants.models import Tenant
 from tenants.scope import Scope
 
@@ -264,9 +273,7 @@ def _records(status: bool) -> AnySelect:
 def _record_page(status: bool, after: bool) -> AnySelect:
     # Newest first: the latest entered record leads; `after` continues with older ones.
     stmt = _records(status)
-    if after:
-        stmt = stmt.where(R.id < bindparam("after_id"))
-    return stmt.order_by(R.id.desc()).limit(bindparam("limit"))
+    return newest_first(stmt, R.id, after=after)
 
 
 @memoized

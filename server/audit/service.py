@@ -22,7 +22,7 @@ from server.audit.models import AuditEntry, AuditHead
 from server.db import Db
 from server.feed.events import Event, emit, hold_turn, tenant_info
 from server.feed.models import Alert, AlertStatus, FeedKind, Light
-from server.sql import AnyRow, AnySelect, counted, memoized, page_params
+from server.sql import AnyRow, AnySelect, counted, memoized, newest_first, page_params
 from tenants.models import Tenant
 from tenants.scope import Scope
 
@@ -304,9 +304,7 @@ def _scoped(scope: Scope) -> AnySelect:
 @memoized
 def _newest_first(scope: Scope, after: bool) -> AnySelect:
     stmt = _scoped(scope)
-    if after:
-        stmt = stmt.where(AuditEntry.id < bindparam("after_id"))
-    return stmt.order_by(AuditEntry.id.desc()).limit(bindparam("limit"))
+    return newest_first(stmt, AuditEntry.id, after=after)
 
 
 @memoized

@@ -14,7 +14,7 @@ from server.db import Db
 from server.errors import BadUserInput
 from server.feed.events import Event, emit, tenant_info
 from server.feed.models import Alert, AlertStatus, FeedEventRow, FeedKind, Light
-from server.sql import AnyRow, AnySelect, counted, memoized, page_params
+from server.sql import AnyRow, AnySelect, counted, memoized, newest_first, page_params
 from tenants.paths import depth
 from tenants.scope import Scope
 
@@ -29,9 +29,7 @@ def _events(scope: Scope, kinds: bool) -> AnySelect:
 @memoized
 def _newest_first(scope: Scope, kinds: bool, after: bool) -> AnySelect:
     stmt = _events(scope, kinds)
-    if after:
-        stmt = stmt.where(FeedEventRow.id < bindparam("after_id"))
-    return stmt.order_by(FeedEventRow.id.desc()).limit(bindparam("limit"))
+    return newest_first(stmt, FeedEventRow.id, after=after)
 
 
 @memoized
@@ -98,9 +96,7 @@ def _alerts(scope: Scope, lights: bool, statuses: bool) -> AnySelect:
 @memoized
 def _alert_page(scope: Scope, lights: bool, statuses: bool, after: bool) -> AnySelect:
     stmt = _alerts(scope, lights, statuses)
-    if after:
-        stmt = stmt.where(Alert.id < bindparam("after_id"))
-    return stmt.order_by(Alert.id.desc()).limit(bindparam("limit"))
+    return newest_first(stmt, Alert.id, after=after)
 
 
 @memoized

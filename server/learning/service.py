@@ -69,7 +69,7 @@ from server.learning.models import (
     Section,
 )
 from server.members.models import Member
-from server.sql import AnyRow, AnySelect, counted, memoized, page_params
+from server.sql import AnyRow, AnySelect, counted, keyset, memoized, newest_first, page_params
 from tenants.models import Tenant
 from tenants.paths import ROOT, ancestors, is_within
 from tenants.scope import Scope
@@ -625,10 +625,8 @@ def _catalogue(read: Scope, write: Scope, section: bool, state: bool) -> AnySele
 @memoized
 def _items(read: Scope, write: Scope, section: bool, state: bool, after: bool) -> AnySelect:
     stmt = _catalogue(read, write, section, state)
-    if after:
-        stmt = stmt.where(LI.id < bindparam("after_id"))
     # Newest first: ids grow with creation and never shift under new inserts.
-    return stmt.order_by(LI.id.desc()).limit(bindparam("limit"))
+    return newest_first(stmt, LI.id, after=after)
 
 
 @memoized
@@ -716,9 +714,7 @@ def _own(completed: bool | None) -> AnySelect:
 @memoized
 def _own_list(completed: bool | None, after: bool) -> AnySelect:
     stmt = _own(completed)
-    if after:
-        stmt = stmt.where(E.id < bindparam("after_id"))
-    return stmt.order_by(E.id.desc()).limit(bindparam("limit"))
+    return newest_first(stmt, E.id, after=after)
 
 
 @memoized
@@ -758,9 +754,7 @@ def _scoped_enrolments(scope: Scope, item: bool, completed: bool | None) -> AnyS
 @memoized
 def _scoped_list(scope: Scope, item: bool, completed: bool | None, after: bool) -> AnySelect:
     stmt = _scoped_enrolments(scope, item, completed)
-    if after:
-        stmt = stmt.where(E.id < bindparam("after_id"))
-    return stmt.order_by(E.id.desc()).limit(bindparam("limit"))
+    return newest_first(stmt, E.id, after=after)
 
 
 @memoized
@@ -824,9 +818,7 @@ def _member_hours(scope: Scope) -> AnySelect:
 @memoized
 def _member_hours_list(scope: Scope, after: bool) -> AnySelect:
     stmt = _member_hours(scope)
-    if after:
-        stmt = stmt.where(Member.id > bindparam("after_id"))
-    return stmt.order_by(Member.id).limit(bindparam("limit"))
+    return keyset(stmt, Member.id, after=after)
 
 
 @memoized

@@ -52,7 +52,16 @@ from server.lecturers.models import (
     Slot,
 )
 from server.members.models import Member
-from server.sql import AnyRow, AnySelect, counted, like_pattern, memoized, page_params
+from server.sql import (
+    AnyRow,
+    AnySelect,
+    counted,
+    keyset,
+    like_pattern,
+    memoized,
+    newest_first,
+    page_params,
+)
 from tenants.models import Tenant
 from tenants.paths import ancestors
 from tenants.scope import Scope
@@ -158,9 +167,7 @@ def _lecturers(
     stmt = _lecturers_scoped(scope, search, active)
     if by_ids:
         return stmt.where(L.id.in_(bindparam("ids", expanding=True))).order_by(L.id)
-    if after:
-        stmt = stmt.where(L.id > bindparam("after_id"))
-    return stmt.order_by(L.id).limit(bindparam("limit"))
+    return keyset(stmt, L.id, after=after)
 
 
 @memoized
@@ -404,10 +411,8 @@ def _bookings(
     stmt = _bookings_scoped(scope, account, lecturer, statuses)
     if by_ids:
         return stmt.where(B.id.in_(bindparam("ids", expanding=True))).order_by(B.id)
-    if after:
-        stmt = stmt.where(B.id < bindparam("after_id"))
     # Newest first: what an admin or a lecturer acts on next.
-    return stmt.order_by(B.id.desc()).limit(bindparam("limit"))
+    return newest_first(stmt, B.id, after=after)
 
 
 @memoized

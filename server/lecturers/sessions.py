@@ -41,7 +41,7 @@ from server.lecturers.models import (
 )
 from server.lecturers.service import Db_, checked_text, visible
 from server.members.models import Member
-from server.sql import AnyRow, AnySelect, counted, memoized, page_params
+from server.sql import AnyRow, AnySelect, counted, keyset, memoized, newest_first, page_params
 from tenants.models import Tenant
 from tenants.scope import Scope
 
@@ -96,9 +96,7 @@ def _classes(
     stmt = _classes_scoped(scope, statuses)
     if by_ids:
         return stmt.where(C.id.in_(bindparam("ids", expanding=True))).order_by(C.id)
-    if after:
-        stmt = stmt.where(C.id < bindparam("after_id"))
-    return stmt.order_by(C.id.desc()).limit(bindparam("limit"))
+    return newest_first(stmt, C.id, after=after)
 
 
 @memoized
@@ -345,9 +343,7 @@ def _questions(after: bool, open_only: bool) -> AnySelect:
     stmt = select(*QUESTION_COLUMNS).where(Q.live_class_id == bindparam("class_id"))
     if open_only:
         return stmt.where(Q.closed_at.is_(None)).order_by(Q.id)
-    if after:
-        stmt = stmt.where(Q.id > bindparam("after_id"))
-    return stmt.order_by(Q.id).limit(bindparam("limit"))
+    return keyset(stmt, Q.id, after=after)
 
 
 async def list_questions(
@@ -639,9 +635,7 @@ def _attendance(after: bool) -> AnySelect:
         .join(Branch, Branch.id == Member.branch_id)
         .where(A.live_class_id == bindparam("class_id"))
     )
-    if after:
-        stmt = stmt.where(A.id > bindparam("after_id"))
-    return stmt.order_by(A.id).limit(bindparam("limit"))
+    return keyset(stmt, A.id, after=after)
 
 
 async def attendance(

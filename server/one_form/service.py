@@ -55,7 +55,7 @@ from server.one_form.models import (
     OneFormServiceType,
     OneFormStaff,
 )
-from server.sql import AnyRow, AnySelect, counted, memoized, page_params
+from server.sql import AnyRow, AnySelect, counted, keyset, memoized, newest_first, page_params
 from tenants.models import Tenant
 from tenants.scope import Scope
 
@@ -139,9 +139,7 @@ def _departments(after: bool, by_ids: bool) -> AnySelect:
     stmt = select(*DEPARTMENT_COLUMNS)
     if by_ids:
         return stmt.where(D.id.in_(bindparam("ids", expanding=True))).order_by(D.id)
-    if after:
-        stmt = stmt.where(D.id > bindparam("after_id"))
-    return stmt.order_by(D.id).limit(bindparam("limit"))
+    return keyset(stmt, D.id, after=after)
 
 
 async def list_departments(db: Reader, *, after_id: int | None, limit: int) -> Sequence[AnyRow]:
@@ -189,9 +187,7 @@ def _staff(after: bool) -> AnySelect:
     stmt = select(S.id, S.username, S.created_at, S.created_by).where(
         S.department_id == bindparam("department_id")
     )
-    if after:
-        stmt = stmt.where(S.id > bindparam("after_id"))
-    return stmt.order_by(S.id).limit(bindparam("limit"))
+    return keyset(stmt, S.id, after=after)
 
 
 async def list_staff(
@@ -268,9 +264,7 @@ def _types(active_only: bool, after: bool, by_code: bool) -> AnySelect:
         return stmt.where(ST.code == bindparam("code"))
     if active_only:
         stmt = stmt.where(ST.active.is_(True))
-    if after:
-        stmt = stmt.where(ST.id > bindparam("after_id"))
-    return stmt.order_by(ST.id).limit(bindparam("limit"))
+    return keyset(stmt, ST.id, after=after)
 
 
 async def list_types(
@@ -678,10 +672,8 @@ def _applications(scope: Scope | None, kind: bool, status: bool) -> AnySelect:
 @memoized
 def _application_page(scope: Scope | None, kind: bool, status: bool, after: bool) -> AnySelect:
     stmt = _applications(scope, kind, status)
-    if after:
-        stmt = stmt.where(A.id < bindparam("after_id"))
     # Newest first: ids grow with submission.
-    return stmt.order_by(A.id.desc()).limit(bindparam("limit"))
+    return newest_first(stmt, A.id, after=after)
 
 
 @memoized
@@ -781,10 +773,8 @@ def _queue(department: bool) -> AnySelect:
 @memoized
 def _queue_page(department: bool, after: bool) -> AnySelect:
     stmt = _queue(department)
-    if after:
-        stmt = stmt.where(AP.id > bindparam("after_id"))
     # Oldest first: approvals are created with their application, so id order is arrival order.
-    return stmt.order_by(AP.id).limit(bindparam("limit"))
+    return keyset(stmt, AP.id, after=after)
 
 
 @memoized

@@ -87,7 +87,7 @@ from server.reminders.models import (
     TravelDeclaration,
     TravelRecord,
 )
-from server.sql import AnyRow, AnySelect, counted, memoized, page_params
+from server.sql import AnyRow, AnySelect, counted, memoized, newest_first, page_params
 from server.venues.models import BookingStatus, Venue, VenueBooking
 from tenants.models import Tenant
 from tenants.scope import Scope
@@ -558,15 +558,9 @@ def _scoped_reminders(scope: Scope, cause: bool) -> AnySelect:
     return stmt.where(R.cause == bindparam("cause")) if cause else stmt
 
 
-def _newest_first(stmt: AnySelect, after: bool) -> AnySelect:
-    if after:
-        stmt = stmt.where(R.id < bindparam("after_id"))
-    return stmt.order_by(R.id.desc()).limit(bindparam("limit"))
-
-
 @memoized
 def _reminder_page(scope: Scope, cause: bool, after: bool) -> AnySelect:
-    return _newest_first(_scoped_reminders(scope, cause), after)
+    return newest_first(_scoped_reminders(scope, cause), R.id, after=after)
 
 
 @memoized
@@ -597,7 +591,7 @@ def _own(member: bool) -> AnySelect:
 
 @memoized
 def _own_page(member: bool, after: bool) -> AnySelect:
-    return _newest_first(_own(member), after)
+    return newest_first(_own(member), R.id, after=after)
 
 
 @memoized
@@ -983,9 +977,7 @@ def _scoped_declarations(scope: Scope, status: bool) -> AnySelect:
 @memoized
 def _declaration_page(scope: Scope, status: bool, after: bool) -> AnySelect:
     stmt = _scoped_declarations(scope, status)
-    if after:
-        stmt = stmt.where(TD.id < bindparam("after_id"))
-    return stmt.order_by(TD.id.desc()).limit(bindparam("limit"))
+    return newest_first(stmt, TD.id, after=after)
 
 
 @memoized

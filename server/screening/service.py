@@ -49,7 +49,7 @@ from server.members.service import BRANCH_COLUMNS
 from server.members.service import COLUMNS as MEMBER_COLUMNS
 from server.screening.models import ScreeningResult, ScreeningScale
 from server.screening.scales import Band, Scale, from_row
-from server.sql import AnyRow, AnySelect, counted, memoized, page_params
+from server.sql import AnyRow, AnySelect, counted, memoized, newest_first, page_params
 from tenants.models import Tenant
 from tenants.scope import Scope
 
@@ -209,10 +209,8 @@ def _list(scope: Scope, scale: bool, lights: bool, after: bool, by_ids: bool) ->
     stmt = _scoped(scope, scale=scale, lights=lights)
     if by_ids:
         return stmt.where(R.id.in_(bindparam("ids", expanding=True))).order_by(R.id.desc())
-    if after:
-        stmt = stmt.where(R.id < bindparam("after_id"))
     # Newest first: ids grow with submission time, and never shift under new inserts.
-    return stmt.order_by(R.id.desc()).limit(bindparam("limit"))
+    return newest_first(stmt, R.id, after=after)
 
 
 @memoized

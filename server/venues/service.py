@@ -68,7 +68,7 @@ from server.errors import BadUserInput
 from server.feed.events import Event, emit
 from server.feed.models import FeedKind
 from server.reminders import service as reminders
-from server.sql import AnyRow, AnySelect, counted, memoized, page_params
+from server.sql import AnyRow, AnySelect, counted, keyset, memoized, newest_first, page_params
 from server.venues.models import BookingStatus, Venue, VenueBooking, VenueGranule, VenueKind
 from tenants.models import Tenant
 from tenants.paths import ROOT, ancestors, upper_bound
@@ -348,9 +348,7 @@ def _venues(scope: Scope, under: bool, kind: bool, active: bool) -> AnySelect:
 @memoized
 def _venue_page(scope: Scope, under: bool, kind: bool, active: bool, after: bool) -> AnySelect:
     stmt = _venues(scope, under, kind, active)
-    if after:
-        stmt = stmt.where(V.id > bindparam("after_id"))
-    return stmt.order_by(V.id).limit(bindparam("limit"))
+    return keyset(stmt, V.id, after=after)
 
 
 @memoized
@@ -850,10 +848,8 @@ def _booking_page(
     scope: Scope | None, venue: bool, status: BookingStatus | None, after: bool
 ) -> AnySelect:
     stmt = _bookings(scope, venue, status)
-    if after:
-        stmt = stmt.where(B.id < bindparam("after_id"))
     # Newest first: ids grow with booking time and never shift under new bookings.
-    return stmt.order_by(B.id.desc()).limit(bindparam("limit"))
+    return newest_first(stmt, B.id, after=after)
 
 
 @memoized

@@ -41,7 +41,7 @@ from server.errors import BadUserInput
 from server.feed.events import Event, emit, tenant_info
 from server.feed.models import FeedKind
 from server.members.models import Member
-from server.sql import AnyRow, AnySelect, counted, memoized, page_params
+from server.sql import AnyRow, AnySelect, counted, keyset, memoized, newest_first, page_params
 from server.volunteering import states
 from server.volunteering.models import (
     CenterKind,
@@ -141,9 +141,7 @@ def _center_list(scope: Scope, upward: bool, kind: bool, after: bool, by_ids: bo
     stmt = _centers(scope, upward, kind)
     if by_ids:
         return stmt.where(C.id.in_(bindparam("ids", expanding=True))).order_by(C.id)
-    if after:
-        stmt = stmt.where(C.id > bindparam("after_id"))
-    return stmt.order_by(C.id).limit(bindparam("limit"))
+    return keyset(stmt, C.id, after=after)
 
 
 @memoized
@@ -386,10 +384,8 @@ def _wish_list(
     stmt = _wishes(scope, upward, *shape)
     if by_ids:
         return stmt.where(W.id.in_(bindparam("ids", expanding=True))).order_by(W.id.desc())
-    if after:
-        stmt = stmt.where(W.id < bindparam("after_id"))
     # Newest first: ids grow with posting time and never shift under new posts.
-    return stmt.order_by(W.id.desc()).limit(bindparam("limit"))
+    return newest_first(stmt, W.id, after=after)
 
 
 @memoized
@@ -761,9 +757,7 @@ def _service_list(
     stmt = _services(scope, upward, *shape)
     if by_ids:
         return stmt.where(V.id.in_(bindparam("ids", expanding=True))).order_by(V.id.desc())
-    if after:
-        stmt = stmt.where(V.id < bindparam("after_id"))
-    return stmt.order_by(V.id.desc()).limit(bindparam("limit"))
+    return newest_first(stmt, V.id, after=after)
 
 
 @memoized
