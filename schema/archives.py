@@ -27,6 +27,7 @@ from schema.types import (
     EDGES,
     Counter,
     MemberNode,
+    Node,
     PageInfo,
     TenantNode,
     connection,
@@ -109,7 +110,7 @@ class IndicatorNode:
 
 
 @strawberry.type(name="Cadre", description="A cadre's file: one per cadre, linked to a member.")
-class CadreNode:
+class CadreNode(Node):
     id: strawberry.ID
     name: str = strawberry.field(description="The member's name.")
     position: str = strawberry.field(description="职务")
@@ -350,6 +351,13 @@ def _audit_read(ctx: Context, cadre: AnyRow, count: int, *, own: bool) -> None:
         )
 
 
+async def load_cadre(ctx: Context, pk: int) -> CadreNode | None:
+    """The cadre's file, when the viewer may read it; None otherwise, as for one that does not
+    exist. Query.cadre and Query.node both answer with it."""
+    rows = await service.cadres_by_ids(ctx.db, scope=ctx.scope(Resource.ARCHIVE), ids=[pk])
+    return cadre_node(rows[0], ctx) if rows else None
+
+
 # -- queries ------------------------------------------------------------------------------------
 
 
@@ -388,11 +396,7 @@ class ArchiveQuery:
         extensions=[allow(Can(Resource.ARCHIVE))],
     )
     async def cadre(self, info: Info[Context, None], id: strawberry.ID) -> CadreNode | None:
-        ctx = info.context
-        rows = await service.cadres_by_ids(
-            ctx.db, scope=ctx.scope(Resource.ARCHIVE), ids=[_pk(id, "Cadre", "id")]
-        )
-        return cadre_node(rows[0], ctx) if rows else None
+        return await load_cadre(info.context, _pk(id, "Cadre", "id"))
 
     @strawberry.field(
         description="Your own cadre file, or null when you have none.",

@@ -34,6 +34,7 @@ from schema.types import (
     BranchNode,
     Counter,
     MemberNode,
+    Node,
     PageInfo,
     TenantNode,
     _tenant,
@@ -64,7 +65,7 @@ strawberry.enum(
 
 
 @strawberry.type(name="LearningItem", description="A course, micro-class, topic, book or class.")
-class LearningItemNode:
+class LearningItemNode(Node):
     id: strawberry.ID
     section: Section
     title: str
@@ -393,6 +394,25 @@ async def _my_enrolment(ctx: Context, item_pk: int, member_pk: int) -> LearningE
     return enrolment_node(row, ctx, await _items_of_classes(ctx, [row]))
 
 
+async def load_learning_item(ctx: Context, pk: int) -> LearningItemNode | None:
+    """The item, when the viewer sees it (PUBLISHED and visible to it, or any state where it
+    may write); None otherwise, as for one that does not exist. Query.learningItem and
+    Query.node both answer with it."""
+    row = await service.item(ctx.db, pk)
+    if row is None:
+        return None
+    read = ctx.scope(Resource.LEARNING)
+    write = ctx.scope(Resource.LEARNING, Action.WRITE)
+    shown = (
+        service.sees(read, row.tenant_path)
+        if row.state == ItemState.PUBLISHED.value
+        else write.contains(row.tenant_path)
+    )
+    if not shown:
+        return None
+    return item_node(row, ctx, await _items_of_classes(ctx, [row]))
+
+
 # -- queries ---------------------------------------------------------------------------------
 
 
@@ -444,21 +464,7 @@ class LearningQuery:
     async def learning_item(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> LearningItemNode | None:
-        ctx = info.context
-        pk = _pk(id, "LearningItem", "id")
-        row = await service.item(ctx.db, pk)
-        if row is None:
-            return None
-        read = ctx.scope(Resource.LEARNING)
-        write = ctx.scope(Resource.LEARNING, Action.WRITE)
-        shown = (
-            service.sees(read, row.tenant_path)
-            if row.state == ItemState.PUBLISHED.value
-            else write.contains(row.tenant_path)
-        )
-        if not shown:
-            return None
-        return item_node(row, ctx, await _items_of_classes(ctx, [row]))
+        return await load_learning_item(info.context, _pk(id, "LearningItem", "id"))
 
     @strawberry.field(
         description="Your own learning (a member): hours of the last 365 days, the learning "

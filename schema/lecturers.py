@@ -24,7 +24,15 @@ from schema.context import Context
 from schema.ids import global_id, parse_global_id
 from schema.pagination import PageArgs
 from schema.permissions import Can, SignedIn, allow
-from schema.types import EDGES, Counter, PageInfo, TenantNode, connection, tenant_from_facts
+from schema.types import (
+    EDGES,
+    Counter,
+    Node,
+    PageInfo,
+    TenantNode,
+    connection,
+    tenant_from_facts,
+)
 from server.errors import BadUserInput
 from server.feed.events import tenant_facts
 from server.lecturers import service
@@ -48,7 +56,7 @@ strawberry.enum(
 
 
 @strawberry.type(name="Lecturer", description="A red lecturer (红色讲师) of the register.")
-class LecturerNode:
+class LecturerNode(Node):
     id: strawberry.ID
     name: str
     title: str = strawberry.field(description="职称/职务.")
@@ -218,6 +226,13 @@ async def lecturer_nodes(ctx: Context, ids: list[int]) -> dict[int, LecturerNode
     return {r.id: lecturer_node(r, ctx) for r in rows}
 
 
+async def load_lecturer(ctx: Context, pk: int) -> LecturerNode | None:
+    """The lecturer, when registered in the viewer's subtree or above it; None otherwise, as
+    for one that does not exist. Query.lecturer and Query.node both answer with it."""
+    rows = await service.lecturers_by_ids(ctx.db, scope=ctx.scope(Resource.LECTURER), ids=[pk])
+    return lecturer_node(rows[0], ctx) if rows else None
+
+
 async def _booking_page(
     ctx: Context, rows: list[AnyRow], page: PageArgs, counter: Counter
 ) -> LecturerBookingConnection:
@@ -324,10 +339,7 @@ class LecturerQuery:
         extensions=[allow(Can(Resource.LECTURER))],
     )
     async def lecturer(self, info: Info[Context, None], id: strawberry.ID) -> LecturerNode | None:
-        ctx = info.context
-        pk = pk_of(id, "Lecturer", "id")
-        rows = await service.lecturers_by_ids(ctx.db, scope=ctx.scope(Resource.LECTURER), ids=[pk])
-        return lecturer_node(rows[0], ctx) if rows else None
+        return await load_lecturer(info.context, pk_of(id, "Lecturer", "id"))
 
     @strawberry.field(
         description="Bookings for the tenants of your subtree (`under` narrows it), newest "

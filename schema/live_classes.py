@@ -32,7 +32,15 @@ from schema.ids import cursor, global_id
 from schema.lecturers import LecturerNode, lecturer_nodes, pk_of
 from schema.pagination import PageArgs
 from schema.permissions import Can, allow
-from schema.types import EDGES, Counter, PageInfo, TenantNode, connection, tenant_from_facts
+from schema.types import (
+    EDGES,
+    Counter,
+    Node,
+    PageInfo,
+    TenantNode,
+    connection,
+    tenant_from_facts,
+)
 from server.errors import AppError, BadUserInput
 from server.feed.events import tenant_facts
 from server.lecturers import service, sessions
@@ -80,7 +88,7 @@ class LiveOverflow(AppError):
 
 
 @strawberry.type(name="LiveClass", description="A live class session (空中课堂).")
-class LiveClassNode:
+class LiveClassNode(Node):
     id: strawberry.ID
     title: str
     lecturer: LecturerNode
@@ -429,6 +437,15 @@ def _aware(value: datetime, argument: str) -> datetime:
 # -- queries ------------------------------------------------------------------------------------
 
 
+async def load_live_class(ctx: Context, pk: int) -> LiveClassNode | None:
+    """The class, when hosted in the viewer's subtree or above it; None otherwise, as for one
+    that does not exist. Query.liveClass and Query.node both answer with it."""
+    row = await sessions.class_by_id(ctx.db, pk)
+    if row is None or not _sees(ctx.scope(Resource.LECTURER), row.t_path):
+        return None
+    return (await _class_nodes(ctx, [row]))[row.id]
+
+
 @strawberry.type
 class LiveClassQuery:
     @strawberry.field(
@@ -469,11 +486,7 @@ class LiveClassQuery:
     async def live_class(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> LiveClassNode | None:
-        ctx = info.context
-        row = await sessions.class_by_id(ctx.db, pk_of(id, "LiveClass", "id"))
-        if row is None or not _sees(ctx.scope(Resource.LECTURER), row.t_path):
-            return None
-        return (await _class_nodes(ctx, [row]))[row.id]
+        return await load_live_class(info.context, pk_of(id, "LiveClass", "id"))
 
     @strawberry.field(
         description="The questions of a class you host or take part in, in the order pushed. "

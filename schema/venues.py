@@ -32,7 +32,7 @@ from schema.ids import cursor, global_id, parse_global_id
 from schema.lazy import Lazy
 from schema.pagination import PageArgs
 from schema.permissions import Can, SignedIn, allow
-from schema.types import EDGES, BranchNode, Counter, PageInfo, TenantNode, connection
+from schema.types import EDGES, BranchNode, Counter, Node, PageInfo, TenantNode, connection
 from schema.types import tenant_from_facts as _tenant_from_facts
 from server.activities.service import branch_facts
 from server.errors import BadUserInput
@@ -79,7 +79,7 @@ class OpeningHoursInput:
 
 
 @strawberry.type(name="Venue", description="A party-history education site or meeting room.")
-class VenueNode:
+class VenueNode(Node):
     id: strawberry.ID
     kind: VenueKind
     kind_label: str = strawberry.field(description="党史教育基地 or 会议室.")
@@ -307,6 +307,13 @@ async def _empty() -> int:
     return 0
 
 
+async def load_venue(ctx: Context, pk: int) -> VenueNode | None:
+    """The venue, when the viewer may see it (its subtree or above it); None otherwise, as for
+    one that does not exist. Query.venue and Query.node both answer with it."""
+    row = await service.venue(ctx.db, scope=ctx.scope(Resource.VENUE), venue_id=pk)
+    return None if row is None else venue_node(row, ctx)
+
+
 # -- queries --------------------------------------------------------------------------------------
 
 
@@ -357,11 +364,7 @@ class VenueQuery:
         extensions=[allow(Can(Resource.VENUE))],
     )
     async def venue(self, info: Info[Context, None], id: strawberry.ID) -> VenueNode | None:
-        ctx = info.context
-        row = await service.venue(
-            ctx.db, scope=ctx.scope(Resource.VENUE), venue_id=_pk(id, "Venue", "id")
-        )
-        return None if row is None else venue_node(row, ctx)
+        return await load_venue(info.context, _pk(id, "Venue", "id"))
 
     @strawberry.field(
         description="A venue's opening hours on a date (local), its free ranges still "

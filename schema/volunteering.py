@@ -28,7 +28,7 @@ from schema.ids import cursor, global_id, parse_global_id
 from schema.lazy import Lazy
 from schema.pagination import PageArgs
 from schema.permissions import Can, allow
-from schema.types import Counter, PageInfo, TenantNode
+from schema.types import Counter, Node, PageInfo, TenantNode
 from server.audit import service as audit
 from server.errors import BadUserInput
 from server.members.privacy import mask_phone, masked_name
@@ -82,7 +82,7 @@ REASON_MAX = 500
 
 
 @strawberry.type(name="ServiceCenter", description="A party-mass or community service center.")
-class ServiceCenterNode:
+class ServiceCenterNode(Node):
     id: strawberry.ID
     kind: CenterKind
     kind_label: str = strawberry.field(description="党群服务中心 or 社区便民服务中心.")
@@ -123,7 +123,7 @@ class WishClaimerNode:
 
 
 @strawberry.type(name="MicroWish", description="A micro-wish (微心愿) posted through a center.")
-class MicroWishNode:
+class MicroWishNode(Node):
     id: strawberry.ID
     center_id: strawberry.ID
     center_name: str
@@ -249,7 +249,7 @@ def wish_node(row: AnyRow, ctx: Context) -> MicroWishNode:
 
 
 @strawberry.type(name="VolunteerService", description="A volunteer service (志愿服务).")
-class VolunteerServiceNode:
+class VolunteerServiceNode(Node):
     id: strawberry.ID
     center_id: strawberry.ID
     center_name: str
@@ -698,6 +698,30 @@ def _period(
     return since, until
 
 
+# -- single objects: Query.serviceCenter / microWish / volunteerService, and Query.node -------
+
+
+async def load_service_center(ctx: Context, pk: int) -> ServiceCenterNode | None:
+    """The center, when the viewer sees it; None otherwise, as for one that does not exist."""
+    row = await service.center(ctx.db, pk)
+    return None if row is None or not _sees(ctx, row.c_path) else center_node(row, ctx)
+
+
+async def load_micro_wish(ctx: Context, pk: int) -> MicroWishNode | None:
+    """The wish, when the viewer sees its center; None otherwise. The requester's data is
+    masked (and an unmasked read audited) by the node's own fields, whoever loads it."""
+    row = await service.wish(ctx.db, pk)
+    return None if row is None or not _sees(ctx, row.c_path) else wish_node(row, ctx)
+
+
+async def load_volunteer_service(ctx: Context, pk: int) -> VolunteerServiceNode | None:
+    """The service, when the viewer sees its center; None otherwise."""
+    row = await service.service(ctx.db, pk)
+    if row is None or not _sees(ctx, row.c_path):
+        return None
+    return service_node(row, await _mine(ctx, [row]))
+
+
 # -- queries -----------------------------------------------------------------------------------
 
 READ = [allow(Can(Resource.VOLUNTEER, Action.READ))]
@@ -744,10 +768,7 @@ class VolunteeringQuery:
     async def service_center(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> ServiceCenterNode | None:
-        ctx = info.context
-        pk = _pk(id, "ServiceCenter", "id")
-        row = await service.center(ctx.db, pk)
-        return None if row is None or not _sees(ctx, row.c_path) else center_node(row, ctx)
+        return await load_service_center(info.context, _pk(id, "ServiceCenter", "id"))
 
     @strawberry.field(
         description="Micro-wishes you may see, newest first: your subtree and, without `under`, "
@@ -793,9 +814,7 @@ class VolunteeringQuery:
     async def micro_wish(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> MicroWishNode | None:
-        ctx = info.context
-        row = await service.wish(ctx.db, _pk(id, "MicroWish", "id"))
-        return None if row is None or not _sees(ctx, row.c_path) else wish_node(row, ctx)
+        return await load_micro_wish(info.context, _pk(id, "MicroWish", "id"))
 
     @strawberry.field(
         description="Volunteer services you may see, newest first: your subtree and, without "
@@ -840,11 +859,7 @@ class VolunteeringQuery:
     async def volunteer_service(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> VolunteerServiceNode | None:
-        ctx = info.context
-        row = await service.service(ctx.db, _pk(id, "VolunteerService", "id"))
-        if row is None or not _sees(ctx, row.c_path):
-            return None
-        return service_node(row, await _mine(ctx, [row]))
+        return await load_volunteer_service(info.context, _pk(id, "VolunteerService", "id"))
 
     @strawberry.field(
         description="Who signed up for a service you manage, in sign-up order, with attendance "
