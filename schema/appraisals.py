@@ -19,7 +19,7 @@ from strawberry.types import Info
 from policies.rbac import Action, Resource
 from schema.assessment_campaigns import MethodWeightInput
 from schema.context import Context
-from schema.ids import global_id, parse_global_id
+from schema.ids import global_id, id_of
 from schema.lookahead import Lookahead
 from schema.pagination import PageArgs
 from schema.permissions import Can, SignedIn, allow
@@ -187,13 +187,6 @@ class AppraisalEvaluationInput:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _pk(value: strawberry.ID, kind: str, argument: str) -> int:
-    found, pk = parse_global_id(value, argument=argument)
-    if found != kind:
-        raise BadUserInput(f"{argument} must be the id of an {kind}", argument=argument)
-    return pk
-
-
 def _viewer(ctx: Context) -> int | None:
     principal = ctx.require_principal()
     return principal.user_id if principal.kind == "user" else None
@@ -204,7 +197,7 @@ async def _as(
 ) -> AnyRow:
     """The appraisal, if the viewer is who makes `action` on it (states.BY); else the refusal
     that tells nothing."""
-    row = await service.appraisal(conn, _pk(appraisal_id, "Appraisal", "appraisalId"))
+    row = await service.appraisal(conn, id_of(appraisal_id, "Appraisal", "appraisalId"))
     viewer = _viewer(ctx)
     who = states.BY[action]
     if row is None or viewer is None or getattr(row, f"{who}_id") != viewer:
@@ -238,7 +231,7 @@ class AppraisalMutation:
         self, info: Info[Context, None], input: CreateAppraisalInput
     ) -> AppraisalNode:
         ctx = info.context
-        tenant_pk = _pk(input.under, "Tenant", "under")
+        tenant_pk = id_of(input.under, "Tenant", "under")
         async with ctx.runtime.write() as (conn, _outbox):
             path = await conn.scalar(select(Tenant.path).where(Tenant.id == tenant_pk))
             # Out of reach and absent are the same refusal: existence does not leak.
@@ -269,7 +262,7 @@ class AppraisalMutation:
         text: str,
     ) -> AppraisalRecordNode:
         ctx = info.context
-        task_pk = _pk(task_id, "AppraisalTask", "taskId")
+        task_pk = id_of(task_id, "AppraisalTask", "taskId")
         async with ctx.runtime.write() as (conn, _outbox):
             row = await _as(ctx, conn, appraisal_id, "record", "add records to that appraisal")
             now = _now()
@@ -392,7 +385,7 @@ class AppraisalQuery:
         # village without seeing others' appraisals there.
         scope = ctx.scope(Resource.ASSESSMENT, Action.WRITE)
         if under is not None:
-            tenant = await ctx.loaders.tenant.load(_pk(under, "Tenant", "under"))
+            tenant = await ctx.loaders.tenant.load(id_of(under, "Tenant", "under"))
             scope = Scope.nothing() if tenant is None else scope.narrow(tenant.path)
         rows = await service.list_appraisals(
             ctx.db, scope=scope, state=state, after_id=page.after_id, limit=page.fetch

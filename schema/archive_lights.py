@@ -26,7 +26,7 @@ from strawberry.types.enum import has_enum_definition
 import schema.archives  # noqa: F401
 from policies.rbac import Action, Resource
 from schema.context import Context
-from schema.ids import global_id, parse_global_id
+from schema.ids import global_id, id_of
 from schema.lazy import Lazy
 from schema.pagination import PageArgs
 from schema.permissions import Can, allow
@@ -35,7 +35,6 @@ from server.archives import lights as service
 from server.archives import rules, scoring
 from server.archives.models import Dimension, LightRuleKind, PlanStatus
 from server.audit import service as audit
-from server.errors import BadUserInput
 from server.feed.events import Event
 from server.feed.models import Light
 from server.members.privacy import masked_name
@@ -215,13 +214,6 @@ class CreateRemediationPlanInput:
 # -- rows -> nodes --------------------------------------------------------------------------------
 
 
-def _pk(value: strawberry.ID, kind: str, argument: str) -> int:
-    found, pk = parse_global_id(value, argument=argument)
-    if found != kind:
-        raise BadUserInput(f"{argument} must be the id of a {kind}", argument=argument)
-    return pk
-
-
 def _name(ctx: Context, name: str, path: str, member_id: int) -> str:
     sensitive = ctx.scope(Resource.ARCHIVE, Action.READ_SENSITIVE)
     return name if sensitive.admits(path, member=member_id) else masked_name(name)
@@ -338,7 +330,7 @@ class LightQuery:
     )
     async def radar(self, info: Info[Context, None], cadre_id: strawberry.ID) -> CadreRadar | None:
         ctx = info.context
-        pk = _pk(cadre_id, "Cadre", "cadreId")
+        pk = id_of(cadre_id, "Cadre", "cadreId")
         found = await scoring.cadre_in_scope(ctx.db, scope=ctx.scope(Resource.ARCHIVE), cadre_id=pk)
         if found is None:
             return None
@@ -407,7 +399,7 @@ class LightQuery:
         self, info: Info[Context, None], cadre_id: strawberry.ID
     ) -> list[LightChangeNode]:
         ctx = info.context
-        pk = _pk(cadre_id, "Cadre", "cadreId")
+        pk = id_of(cadre_id, "Cadre", "cadreId")
         found = await scoring.cadre_in_scope(ctx.db, scope=ctx.scope(Resource.ARCHIVE), cadre_id=pk)
         if found is None:
             return []
@@ -475,7 +467,7 @@ class LightMutation:
         self, info: Info[Context, None], input: CreateLightRuleInput
     ) -> LightRuleNode:
         ctx = info.context
-        tenant_pk = _pk(input.under, "Tenant", "under")
+        tenant_pk = id_of(input.under, "Tenant", "under")
         values = rules.checked(
             kind=input.kind,
             light=input.light,
@@ -512,7 +504,7 @@ class LightMutation:
         self, info: Info[Context, None], id: strawberry.ID, active: bool
     ) -> LightRuleNode:
         ctx = info.context
-        pk = _pk(id, "LightRule", "id")
+        pk = id_of(id, "LightRule", "id")
         now = datetime.now(UTC)
         async with ctx.runtime.write() as (conn, outbox):
             found = await rules.rule(conn, pk)
@@ -544,7 +536,7 @@ class LightMutation:
         self, info: Info[Context, None], input: CreateRemediationPlanInput
     ) -> RemediationPlanNode:
         ctx = info.context
-        cadre_pk = _pk(input.cadre_id, "Cadre", "cadreId")
+        cadre_pk = id_of(input.cadre_id, "Cadre", "cadreId")
         scope = ctx.scope(Resource.ARCHIVE, Action.WRITE)
         now = datetime.now(UTC)
         async with ctx.runtime.write() as (conn, _outbox):
@@ -574,7 +566,7 @@ class LightMutation:
         self, info: Info[Context, None], id: strawberry.ID, closing_note: str
     ) -> RemediationPlanNode:
         ctx = info.context
-        pk = _pk(id, "RemediationPlan", "id")
+        pk = id_of(id, "RemediationPlan", "id")
         scope = ctx.scope(Resource.ARCHIVE, Action.WRITE)
         now = datetime.now(UTC)
         async with ctx.runtime.write() as (conn, _outbox):

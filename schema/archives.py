@@ -19,7 +19,7 @@ from strawberry.types import Info
 
 from policies.rbac import Action, Resource
 from schema.context import Context
-from schema.ids import global_id, parse_global_id
+from schema.ids import global_id, id_of
 from schema.lazy import Lazy
 from schema.pagination import PageArgs
 from schema.permissions import Can, allow
@@ -43,7 +43,7 @@ from server.archives.models import (
     TagSystem,
 )
 from server.audit import service as audit
-from server.errors import BadUserInput, Forbidden
+from server.errors import Forbidden
 from server.sql import AnyRow
 
 strawberry.enum(
@@ -325,13 +325,6 @@ def view_of(ctx: Context, path: str, member_id: int) -> View | None:
     return View(own=_is_own(ctx, member_id), unmasked=sensitive.admits(path, member=member_id))
 
 
-def _pk(value: strawberry.ID, kind: str, argument: str) -> int:
-    found, pk = parse_global_id(value, argument=argument)
-    if found != kind:
-        raise BadUserInput(f"{argument} must be the id of a {kind}", argument=argument)
-    return pk
-
-
 async def _none() -> int:
     return 0
 
@@ -396,7 +389,7 @@ class ArchiveQuery:
         extensions=[allow(Can(Resource.ARCHIVE))],
     )
     async def cadre(self, info: Info[Context, None], id: strawberry.ID) -> CadreNode | None:
-        return await load_cadre(info.context, _pk(id, "Cadre", "id"))
+        return await load_cadre(info.context, id_of(id, "Cadre", "id"))
 
     @strawberry.field(
         description="Your own cadre file, or null when you have none.",
@@ -463,7 +456,7 @@ class ArchiveQuery:
     ) -> ArchiveRecordConnection:
         ctx = info.context
         page = PageArgs.parse(first, after)
-        pk = _pk(cadre_id, "Cadre", "cadreId")
+        pk = id_of(cadre_id, "Cadre", "cadreId")
         row = await service.cadre(ctx.db, pk)
         view = None if row is None else view_of(ctx, row.t_path, row.member_id)
         if (
@@ -503,7 +496,7 @@ class ArchiveMutation:
         self, info: Info[Context, None], input: CreateArchiveRecordInput
     ) -> RecordNode:
         ctx = info.context
-        pk = _pk(input.cadre_id, "Cadre", "cadreId")
+        pk = id_of(input.cadre_id, "Cadre", "cadreId")
         evidence = service.checked_text(
             input.evidence, argument="evidence", limit=service.EVIDENCE_MAX
         )
@@ -560,7 +553,7 @@ class ArchiveMutation:
         note: str | None = None,
     ) -> RecordNode:
         ctx = info.context
-        pk = _pk(record_id, "ArchiveRecord", "recordId")
+        pk = id_of(record_id, "ArchiveRecord", "recordId")
         if note is not None and note.strip():
             note = service.checked_text(note, argument="note", limit=service.NOTE_MAX)
         else:
@@ -606,7 +599,7 @@ class ArchiveMutation:
         self, info: Info[Context, None], record_id: strawberry.ID, response: str
     ) -> RecordNode:
         ctx = info.context
-        pk = _pk(record_id, "ArchiveRecord", "recordId")
+        pk = id_of(record_id, "ArchiveRecord", "recordId")
         text = service.checked_text(response, argument="response", limit=service.RESPONSE_MAX)
         async with ctx.runtime.write() as (conn, _outbox):
             facts = await service.record_facts(conn, pk)

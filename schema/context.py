@@ -99,6 +99,14 @@ class Context:
         )
         self._audit.setdefault(key, entry)
 
+    def own_member(self, what: str) -> int:
+        """The viewer's own member id, for what a member does for itself; FORBIDDEN (audited)
+        for an account without a member record, or a partner key."""
+        principal = self.require_principal()
+        if principal.kind != "user" or principal.member_id is None:
+            raise self.denied(what)
+        return principal.member_id
+
     def denied(self, what: str, *, path: str | None = None) -> Forbidden:
         """Audit a refusal and return the error to raise."""
         self.audit(

@@ -41,6 +41,15 @@ def parse_global_id(token: str, *, argument: str = "id") -> tuple[str, int]:
     return _decode(token, argument)
 
 
+def id_of(token: str, kind: str, argument: str = "id") -> int:
+    """The key of a global id that must be of `kind`, or BAD_USER_INPUT naming `argument`."""
+    found, pk = _decode(token, argument)
+    if found != kind:
+        article = "an" if kind[0] in "AEIOU" else "a"
+        raise BadUserInput(f"{argument} must be the id of {article} {kind}", argument=argument)
+    return pk
+
+
 def cursor(pk: int) -> str:
     return _encode(_CURSOR, pk)
 

@@ -25,7 +25,7 @@ from strawberry.types import Info
 
 from policies.rbac import Action, Resource
 from schema.context import Context
-from schema.ids import cursor, global_id, parse_global_id
+from schema.ids import cursor, global_id, id_of
 from schema.lazy import Lazy
 from schema.pagination import PageArgs
 from schema.permissions import Can, SignedIn, allow
@@ -46,7 +46,6 @@ from server.errors import BadUserInput
 from server.learning import recommend, service
 from server.learning.models import ItemState, Section
 from server.sql import AnyRow
-from tenants.scope import Scope
 
 strawberry.enum(
     Section,
@@ -321,37 +320,6 @@ async def _enrolment_page(
     return LearningEnrolmentConnection(edges=edges, page_info=info, counter=counter)
 
 
-# Ids are 32-bit integer columns: a larger one names nothing, and PostgreSQL would refuse to
-# compare it with them (an internal error instead of bad input).
-MAX_PK = 2**31 - 1
-
-
-def _pk(value: strawberry.ID, kind: str, argument: str) -> int:
-    found, pk = parse_global_id(value, argument=argument)
-    if found != kind:
-        raise BadUserInput(f"{argument} must be the id of a {kind}", argument=argument)
-    if pk > MAX_PK:
-        raise BadUserInput(f"{argument} {value!r} is out of range", argument=argument)
-    return pk
-
-
-async def _scope_under(
-    ctx: Context, under: strawberry.ID | None, resource: Resource, action: Action = Action.READ
-) -> Scope:
-    """ctx.scope_under, with `under` checked here first for an id past the 32-bit columns."""
-    if under is not None:
-        _pk(under, "Tenant", "under")
-    return await ctx.scope_under(under, resource, action)
-
-
-def _own_member(ctx: Context, what: str) -> int:
-    """The viewer's own member id; FORBIDDEN (audited) for an account without a member."""
-    principal = ctx.require_principal()
-    if principal.kind != "user" or principal.member_id is None:
-        raise ctx.denied(what)
-    return principal.member_id
-
-
 def _today(ctx: Context) -> date:
     return datetime.now(UTC).astimezone(ctx.timezone).date()
 
@@ -381,7 +349,7 @@ async def _seen_item(
 
 
 async def _member_place(ctx: Context, conn: AsyncConnection, what: str) -> AnyRow:
-    member = _own_member(ctx, what)
+    member = ctx.own_member(what)
     place = await service.member_place(conn, member)
     if place is None:
         raise ctx.denied(what)
@@ -435,8 +403,8 @@ class LearningQuery:
     ) -> LearningItemConnection:
         ctx = info.context
         page = PageArgs.parse(first, after)
-        read = await _scope_under(ctx, under, Resource.LEARNING)
-        write = await _scope_under(ctx, under, Resource.LEARNING, Action.WRITE)
+        read = await ctx.scope_under(under, Resource.LEARNING, Action.READ)
+        write = await ctx.scope_under(under, Resource.LEARNING, Action.WRITE)
         rows = await service.items(
             ctx.db,
             read=read,
@@ -464,7 +432,7 @@ class LearningQuery:
     async def learning_item(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> LearningItemNode | None:
-        return await load_learning_item(info.context, _pk(id, "LearningItem", "id"))
+        return await load_learning_item(info.context, id_of(id, "LearningItem", "id"))
 
     @strawberry.field(
         description="Your own learning (a member): hours of the last 365 days, the learning "
@@ -473,7 +441,7 @@ class LearningQuery:
     )
     async def my_learning(self, info: Info[Context, None]) -> MyLearning:
         ctx = info.context
-        member = _own_member(ctx, "read learning without a member record")
+        member = ctx.own_member("read learning without a member record")
         hours = await service.hours_of(ctx.db, member_id=member, now=datetime.now(UTC))
         return MyLearning(
             hours=hours,
@@ -494,7 +462,7 @@ class LearningQuery:
         limit = 10 if first is None else first
         if not 0 <= limit <= 50:
             raise BadUserInput(f"first must be between 0 and 50, got {limit}", argument="first")
-        member = _own_member(ctx, "get recommendations without a member record")
+        member = ctx.own_member("get recommendations without a member record")
         place = await service.member_place(ctx.db, member)
         if place is None:
             raise ctx.denied("get recommendations without a member record")
@@ -531,8 +499,8 @@ class LearningQuery:
     ) -> LearningEnrolmentConnection:
         ctx = info.context
         page = PageArgs.parse(first, after)
-        item = None if item_id is None else _pk(item_id, "LearningItem", "itemId")
-        scope = await _scope_under(ctx, under, Resource.LEARNING, Action.WRITE)
+        item = None if item_id is None else id_of(item_id, "LearningItem", "itemId")
+        scope = await ctx.scope_under(under, Resource.LEARNING, Action.WRITE)
         rows = await service.enrolments(
             ctx.db,
             scope=scope,
@@ -564,7 +532,7 @@ class LearningQuery:
     ) -> MemberLearningHoursConnection:
         ctx = info.context
         page = PageArgs.parse(first, after)
-        scope = await _scope_under(ctx, under, Resource.LEARNING, Action.WRITE)
+        scope = await ctx.scope_under(under, Resource.LEARNING, Action.WRITE)
         rows = await service.member_hours(
             ctx.db, scope=scope, now=datetime.now(UTC), after_id=page.after_id, limit=page.fetch
         )
@@ -601,7 +569,7 @@ class LearningQuery:
     ) -> BranchLearningHoursConnection:
         ctx = info.context
         page = PageArgs.parse(first, after)
-        scope = await _scope_under(ctx, under, Resource.LEARNING, Action.WRITE)
+        scope = await ctx.scope_under(under, Resource.LEARNING, Action.WRITE)
         rows = await service.branch_hours(
             ctx.db, scope=scope, now=datetime.now(UTC), after_id=page.after_id, limit=page.fetch
         )
@@ -641,8 +609,8 @@ class LearningMutation:
         self, info: Info[Context, None], input: CreateLearningItemInput
     ) -> LearningItemNode:
         ctx = info.context
-        tenant_pk = _pk(input.tenant_id, "Tenant", "tenantId")
-        item_pks = [_pk(i, "LearningItem", "itemIds") for i in input.item_ids]
+        tenant_pk = id_of(input.tenant_id, "Tenant", "tenantId")
+        item_pks = [id_of(i, "LearningItem", "itemIds") for i in input.item_ids]
         tenant = await ctx.loaders.tenant.load(tenant_pk)
         path = None if tenant is None else tenant.path
         if path is None or not ctx.scope(Resource.LEARNING, Action.WRITE).contains(path):
@@ -701,7 +669,7 @@ class LearningMutation:
         self, info: Info[Context, None], item_id: strawberry.ID
     ) -> LearningEnrolmentNode:
         ctx = info.context
-        pk = _pk(item_id, "LearningItem", "itemId")
+        pk = id_of(item_id, "LearningItem", "itemId")
         async with ctx.runtime.write() as (conn, _outbox):
             place = await _member_place(ctx, conn, "enrol without a member record")
             item = await _seen_item(ctx, conn, pk, "enrol in that item", published=True)
@@ -740,7 +708,7 @@ class LearningMutation:
 
 
 async def _move(ctx: Context, id: strawberry.ID, state: ItemState) -> LearningItemNode:
-    pk = _pk(id, "LearningItem", "id")
+    pk = id_of(id, "LearningItem", "id")
     async with ctx.runtime.write() as (conn, outbox):
         item = await _writable_item(ctx, conn, pk, "change learning items there")
         await service.set_state(
@@ -758,7 +726,7 @@ async def _move(ctx: Context, id: strawberry.ID, state: ItemState) -> LearningIt
 
 
 async def _progress(ctx: Context, item_id: strawberry.ID, percent: int) -> LearningEnrolmentNode:
-    pk = _pk(item_id, "LearningItem", "itemId")
+    pk = id_of(item_id, "LearningItem", "itemId")
     service.checked_percent(percent)
     async with ctx.runtime.write() as (conn, _outbox):
         place = await _member_place(ctx, conn, "record learning without a member record")

@@ -21,7 +21,7 @@ from strawberry.types import Info
 
 from policies.rbac import Action, Resource
 from schema.context import Context
-from schema.ids import global_id, parse_global_id
+from schema.ids import global_id, id_of
 from schema.pagination import PageArgs
 from schema.permissions import Can, SignedIn, allow
 from schema.types import (
@@ -176,13 +176,6 @@ class BookLecturerInput:
 # -- rows to nodes -------------------------------------------------------------------------------
 
 
-def pk_of(value: strawberry.ID, kind: str, argument: str) -> int:
-    found, pk = parse_global_id(value, argument=argument)
-    if found != kind:
-        raise BadUserInput(f"{argument} must be the id of a {kind}", argument=argument)
-    return pk
-
-
 def lecturer_node(row: AnyRow, ctx: Context) -> LecturerNode:
     editable = ctx.scope(Resource.LECTURER, Action.WRITE).contains(row.t_path)
     return LecturerNode(
@@ -260,7 +253,7 @@ async def _writable_lecturer(ctx: Context, conn: AsyncConnection, lecturer_pk: i
 
 
 async def _booking(ctx: Context, conn: AsyncConnection, booking_id: strawberry.ID) -> AnyRow:
-    rows = await service.bookings_by_ids(conn, ids=[pk_of(booking_id, "LecturerBooking", "id")])
+    rows = await service.bookings_by_ids(conn, ids=[id_of(booking_id, "LecturerBooking", "id")])
     if not rows:
         raise ctx.denied("act on this lecturer booking")
     return rows[0]
@@ -339,7 +332,7 @@ class LecturerQuery:
         extensions=[allow(Can(Resource.LECTURER))],
     )
     async def lecturer(self, info: Info[Context, None], id: strawberry.ID) -> LecturerNode | None:
-        return await load_lecturer(info.context, pk_of(id, "Lecturer", "id"))
+        return await load_lecturer(info.context, id_of(id, "Lecturer", "id"))
 
     @strawberry.field(
         description="Bookings for the tenants of your subtree (`under` narrows it), newest "
@@ -361,7 +354,7 @@ class LecturerQuery:
             scope=await ctx.scope_under(under, Resource.LECTURER),
             lecturer_id=None
             if lecturer_id is None
-            else pk_of(lecturer_id, "Lecturer", "lecturerId"),
+            else id_of(lecturer_id, "Lecturer", "lecturerId"),
             statuses=_statuses(statuses),
         )
         rows = await service.list_bookings(
@@ -410,7 +403,7 @@ class LecturerMutation:
         self, info: Info[Context, None], input: RegisterLecturerInput
     ) -> LecturerNode:
         ctx = info.context
-        tenant_pk = pk_of(input.tenant_id, "Tenant", "tenantId")
+        tenant_pk = id_of(input.tenant_id, "Tenant", "tenantId")
         fields = service.checked_lecturer(
             name=input.name,
             title=input.title,
@@ -444,7 +437,7 @@ class LecturerMutation:
         self, info: Info[Context, None], id: strawberry.ID, input: UpdateLecturerInput
     ) -> LecturerNode:
         ctx = info.context
-        lecturer_pk = pk_of(id, "Lecturer", "id")
+        lecturer_pk = id_of(id, "Lecturer", "id")
         async with ctx.runtime.write() as (conn, _outbox):
             row = await _writable_lecturer(ctx, conn, lecturer_pk)
             fields = service.checked_lecturer(
@@ -478,7 +471,7 @@ class LecturerMutation:
         self, info: Info[Context, None], input: BookLecturerInput
     ) -> LecturerBookingNode:
         ctx = info.context
-        lecturer_pk = pk_of(input.lecturer_id, "Lecturer", "lecturerId")
+        lecturer_pk = id_of(input.lecturer_id, "Lecturer", "lecturerId")
         if (input.tenant_id is None) == (input.branch_id is None):
             raise BadUserInput("give either tenantId or branchId", argument="tenantId")
         topic = service.checked_text(input.topic, "topic", service.TOPIC_MAX)
@@ -487,12 +480,12 @@ class LecturerMutation:
         # writers queue on its lock instead of failing on a stale snapshot.
         branch_pk: int | None = None
         if input.branch_id is not None:
-            branch_pk = pk_of(input.branch_id, "Branch", "branchId")
+            branch_pk = id_of(input.branch_id, "Branch", "branchId")
             place = await service.branch_place(ctx.db, branch_pk)
             tenant_pk, path = (None, None) if place is None else (place.tenant_id, place.path)
         else:
             assert input.tenant_id is not None
-            tenant_pk = pk_of(input.tenant_id, "Tenant", "tenantId")
+            tenant_pk = id_of(input.tenant_id, "Tenant", "tenantId")
             path = await service.tenant_path(ctx.db, tenant_pk)
         if path is None or not ctx.scope(Resource.LECTURER, Action.WRITE).contains(path):
             raise ctx.denied("book lecturers for that place", path=path)

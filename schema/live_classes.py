@@ -28,8 +28,8 @@ from strawberry.types import Info
 
 from policies.rbac import Action, Resource
 from schema.context import Context
-from schema.ids import cursor, global_id
-from schema.lecturers import LecturerNode, lecturer_nodes, pk_of
+from schema.ids import cursor, global_id, id_of
+from schema.lecturers import LecturerNode, lecturer_nodes
 from schema.pagination import PageArgs
 from schema.permissions import Can, allow
 from schema.types import (
@@ -486,7 +486,7 @@ class LiveClassQuery:
     async def live_class(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> LiveClassNode | None:
-        return await load_live_class(info.context, pk_of(id, "LiveClass", "id"))
+        return await load_live_class(info.context, id_of(id, "LiveClass", "id"))
 
     @strawberry.field(
         description="The questions of a class you host or take part in, in the order pushed. "
@@ -503,7 +503,7 @@ class LiveClassQuery:
         ctx = info.context
         page = PageArgs.parse(first, after)
         access = await _access(
-            ctx, pk_of(live_class_id, "LiveClass", "liveClassId"), "read this live class"
+            ctx, id_of(live_class_id, "LiveClass", "liveClassId"), "read this live class"
         )
         class_pk = access.row.id
         rows = await sessions.list_questions(
@@ -537,7 +537,7 @@ class LiveClassQuery:
         page = PageArgs.parse(first, after)
         access = await _access(
             ctx,
-            pk_of(live_class_id, "LiveClass", "liveClassId"),
+            id_of(live_class_id, "LiveClass", "liveClassId"),
             "read this live class's attendance",
             host_only=True,
         )
@@ -573,7 +573,7 @@ class LiveClassQuery:
         ctx = info.context
         page = PageArgs.parse(first, after)
         access = await _access(
-            ctx, pk_of(live_class_id, "LiveClass", "liveClassId"), "read this live class"
+            ctx, id_of(live_class_id, "LiveClass", "liveClassId"), "read this live class"
         )
         class_pk = access.row.id
         offset = page.after_id or 0
@@ -625,8 +625,8 @@ class LiveClassMutation:
     ) -> LiveClassNode:
         ctx = info.context
         title = service.checked_text(input.title, "title", 200)
-        lecturer_pk = pk_of(input.lecturer_id, "Lecturer", "lecturerId")
-        host_pk = pk_of(input.host_tenant_id, "Tenant", "hostTenantId")
+        lecturer_pk = id_of(input.lecturer_id, "Lecturer", "lecturerId")
+        host_pk = id_of(input.host_tenant_id, "Tenant", "hostTenantId")
         start = _aware(input.scheduled_start, "scheduledStart")
         end = _aware(input.scheduled_end, "scheduledEnd")
         if end <= start:
@@ -672,7 +672,7 @@ class LiveClassMutation:
     async def start_live_class(self, info: Info[Context, None], id: strawberry.ID) -> LiveClassNode:
         ctx = info.context
         access = await _access(
-            ctx, pk_of(id, "LiveClass", "id"), "run this live class", host_only=True
+            ctx, id_of(id, "LiveClass", "id"), "run this live class", host_only=True
         )
         await ctx.db.release()
         async with ctx.runtime.write() as (conn, outbox):
@@ -696,7 +696,7 @@ class LiveClassMutation:
     async def end_live_class(self, info: Info[Context, None], id: strawberry.ID) -> LiveClassNode:
         ctx = info.context
         access = await _access(
-            ctx, pk_of(id, "LiveClass", "id"), "run this live class", host_only=True
+            ctx, id_of(id, "LiveClass", "id"), "run this live class", host_only=True
         )
         await ctx.db.release()
         async with ctx.runtime.write() as (conn, outbox):
@@ -720,7 +720,7 @@ class LiveClassMutation:
         self, info: Info[Context, None], id: strawberry.ID
     ) -> LiveAttendeeNode:
         ctx = info.context
-        access = await _access(ctx, pk_of(id, "LiveClass", "id"), "join this live class")
+        access = await _access(ctx, id_of(id, "LiveClass", "id"), "join this live class")
         if access.member_id is None:  # a host who is not a participant
             raise ctx.denied("join this live class", path=access.path)
         await ctx.db.release()
@@ -764,7 +764,7 @@ class LiveClassMutation:
         )
         access = await _access(
             ctx,
-            pk_of(input.live_class_id, "LiveClass", "liveClassId"),
+            id_of(input.live_class_id, "LiveClass", "liveClassId"),
             "run this live class",
             host_only=True,
         )
@@ -792,7 +792,7 @@ class LiveClassMutation:
         self, info: Info[Context, None], id: strawberry.ID
     ) -> LiveQuestionNode:
         ctx = info.context
-        question = await sessions.question_by_id(ctx.db, pk_of(id, "LiveQuestion", "id"))
+        question = await sessions.question_by_id(ctx.db, id_of(id, "LiveQuestion", "id"))
         if question is None:
             raise ctx.denied("run this live class")
         access = await _access(ctx, question.live_class_id, "run this live class", host_only=True)
@@ -821,7 +821,7 @@ class LiveClassMutation:
     ) -> LiveAnswerReceipt:
         ctx = info.context
         question = await sessions.question_by_id(
-            ctx.db, pk_of(question_id, "LiveQuestion", "questionId")
+            ctx.db, id_of(question_id, "LiveQuestion", "questionId")
         )
         if question is None:
             raise ctx.denied("answer this question")
@@ -868,7 +868,7 @@ class LiveClassSubscription:
         ctx = info.context
         runtime = ctx.runtime
         access = await _access(
-            ctx, pk_of(session_id, "LiveClass", "sessionId"), "follow this live class"
+            ctx, id_of(session_id, "LiveClass", "sessionId"), "follow this live class"
         )
         listener = LiveListener(access.row.id, runtime.settings.feed_queue)
         # Registered before the state is read: nothing committed from now on is missed, and

@@ -33,7 +33,7 @@ from strawberry.types import Info
 
 from policies.rbac import Action, Resource
 from schema.context import Context
-from schema.ids import cursor, global_id, parse_global_id
+from schema.ids import cursor, global_id, id_of
 from schema.pagination import PageArgs
 from schema.permissions import Can, SignedIn, allow
 from schema.types import Counter, PageInfo
@@ -504,13 +504,6 @@ async def _applications_page(
     )
 
 
-def _pk(value: strawberry.ID, kind: str, argument: str) -> int:
-    found, pk = parse_global_id(value, argument=argument)
-    if found != kind:
-        raise BadUserInput(f"{argument} must be the id of a {kind}", argument=argument)
-    return pk
-
-
 def _actor(ctx: Context) -> service.Actor:
     return service.Actor(ctx.actor(), ctx.client_address, datetime.now(UTC))
 
@@ -648,10 +641,8 @@ class OneFormQuery:
     ) -> OneFormApplicationConnection:
         ctx = info.context
         page = PageArgs.parse(first, after)
-        principal = ctx.require_principal()
-        if principal.kind != "user" or principal.member_id is None:
-            raise ctx.denied("read one-form applications without a member record")
-        filters = service.Filters(member_id=principal.member_id)
+        member_id = ctx.own_member("read one-form applications without a member record")
+        filters = service.Filters(member_id=member_id)
         rows = await service.list_applications(
             ctx.db, filters, after_id=page.after_id, limit=page.fetch
         )
@@ -933,7 +924,7 @@ class OneFormMutation:
         ctx = info.context
         principal = ctx.require_principal()
         if input.tenant is not None:
-            tenant_pk = _pk(input.tenant, "Tenant", "tenant")
+            tenant_pk = id_of(input.tenant, "Tenant", "tenant")
             tenant = await ctx.loaders.tenant.load(tenant_pk)
             if tenant is None or not ctx.scope(Resource.ONE_FORM, Action.WRITE).contains(
                 tenant.path
@@ -994,7 +985,7 @@ class OneFormMutation:
         note: str | None = None,
     ) -> OneFormApplicationNode:
         ctx = info.context
-        pk = _pk(id, "OneFormApproval", "id")
+        pk = id_of(id, "OneFormApproval", "id")
         username = _username(ctx)
         async with ctx.runtime.write() as (conn, outbox):
             found = (

@@ -21,12 +21,11 @@ from strawberry.types import Info
 
 from policies.rbac import Action, Resource
 from schema.context import Context
-from schema.ids import cursor, global_id, parse_cursor, parse_global_id
+from schema.ids import cursor, global_id, id_of, parse_cursor
 from schema.lazy import Lazy
 from schema.pagination import PageArgs
 from schema.permissions import Can, SignedIn, allow
 from schema.types import EDGES, Counter, MemberNode, PageInfo, connection
-from server.errors import BadUserInput
 from server.feed.models import Light
 from server.reminders import service
 from server.reminders.models import DeclarationStatus
@@ -225,13 +224,6 @@ def _today(ctx: Context) -> date:
     return datetime.now(UTC).astimezone(ctx.timezone).date()
 
 
-def _pk(value: strawberry.ID, kind: str, argument: str) -> int:
-    found, pk = parse_global_id(value, argument=argument)
-    if found != kind:
-        raise BadUserInput(f"{argument} must be the id of a {kind}", argument=argument)
-    return pk
-
-
 def _month_cursor(month: str) -> str:
     return cursor(int(month[:4]) * 100 + int(month[5:7]))
 
@@ -326,7 +318,7 @@ class ReminderQuery:
         after: str | None = None,
     ) -> DuesEntryConnection:
         ctx = info.context
-        member = _pk(member_id, "Member", "memberId")
+        member = id_of(member_id, "Member", "memberId")
         page = PageArgs.parse(first, None)
         scope = ctx.scope(Resource.MEMBER)
         rows = await service.dues(
@@ -422,7 +414,7 @@ class ReminderMutation:
         self, info: Info[Context, None], id: strawberry.ID, approve: bool
     ) -> TravelDeclarationNode:
         ctx = info.context
-        pk = _pk(id, "TravelDeclaration", "id")
+        pk = id_of(id, "TravelDeclaration", "id")
         async with ctx.runtime.write() as (conn, _outbox):
             found = await service.declaration(conn, pk)
             if found is None or not ctx.scope(Resource.MEMBER, Action.WRITE).contains(found.path):
@@ -448,7 +440,7 @@ class ReminderMutation:
         self, info: Info[Context, None], input: RecordTravelInput
     ) -> TravelRecordNode:
         ctx = info.context
-        member = _pk(input.member_id, "Member", "memberId")
+        member = id_of(input.member_id, "Member", "memberId")
         async with ctx.runtime.write() as (conn, outbox):
             place = await _writable(ctx, member, conn, "record travel of members there")
             row, outcome = await service.record_travel(
@@ -479,7 +471,7 @@ class ReminderMutation:
         amount: float | None = None,
     ) -> DuesEntryNode:
         ctx = info.context
-        member = _pk(member_id, "Member", "memberId")
+        member = id_of(member_id, "Member", "memberId")
         today = _today(ctx)
         async with ctx.runtime.write() as (conn, _outbox):
             place = await _writable(ctx, member, conn, "record dues of members there")

@@ -240,14 +240,6 @@ async def _scale_id(ctx: Context, code: str | None) -> int | None:
     return scale.id
 
 
-def _own_member(ctx: Context, what: str) -> int:
-    """The viewer's own member id; FORBIDDEN (audited) for an account without a member."""
-    principal = ctx.require_principal()
-    if principal.kind != "user" or principal.member_id is None:
-        raise ctx.denied(what)
-    return principal.member_id
-
-
 def _own(member_id: int) -> Scope:
     return Scope((), member_ids=frozenset({member_id}))
 
@@ -273,7 +265,7 @@ class ScreeningQuery:
     ) -> ScreeningResultConnection:
         ctx = info.context
         page = PageArgs.parse(first, after)
-        scope = _own(_own_member(ctx, "read screening results without a member record"))
+        scope = _own(ctx.own_member("read screening results without a member record"))
         rows = await service.list_results(
             ctx.db, scope=scope, after_id=page.after_id, limit=page.fetch
         )
@@ -361,7 +353,7 @@ class ScreeningMutation:
         self, info: Info[Context, None], scale_code: str, answers: list[int]
     ) -> ScreeningResultNode:
         ctx = info.context
-        member_id = _own_member(ctx, "submit screenings without a member record")
+        member_id = ctx.own_member("submit screenings without a member record")
         async with ctx.runtime.write() as (conn, _outbox):
             result_id = await service.submit(
                 conn,

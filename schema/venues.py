@@ -28,7 +28,7 @@ from strawberry.types import Info
 
 from policies.rbac import Action, Resource
 from schema.context import Context
-from schema.ids import cursor, global_id, parse_global_id
+from schema.ids import cursor, global_id, id_of
 from schema.lazy import Lazy
 from schema.pagination import PageArgs
 from schema.permissions import Can, SignedIn, allow
@@ -276,13 +276,6 @@ def booking_node(row: AnyRow, ctx: Context, now: datetime) -> VenueBookingNode:
     )
 
 
-def _pk(value: strawberry.ID, kind: str, argument: str) -> int:
-    found, pk = parse_global_id(value, argument=argument)
-    if found != kind:
-        raise BadUserInput(f"{argument} must be the id of a {kind}", argument=argument)
-    return pk
-
-
 def _hours(given: list[OpeningHoursInput]) -> service.Hours:
     return service.checked_hours([(h.weekday, h.opens, h.closes) for h in given])
 
@@ -291,7 +284,7 @@ async def _under_path(ctx: Context, under: strawberry.ID | None) -> tuple[str | 
     """The path of the tenant `under`, and whether it is known (not: an empty answer)."""
     if under is None:
         return None, True
-    tenant_pk = _pk(under, "Tenant", "under")
+    tenant_pk = id_of(under, "Tenant", "under")
     tenant = await ctx.loaders.tenant.load(tenant_pk)
     return (None, False) if tenant is None else (tenant.path, True)
 
@@ -364,7 +357,7 @@ class VenueQuery:
         extensions=[allow(Can(Resource.VENUE))],
     )
     async def venue(self, info: Info[Context, None], id: strawberry.ID) -> VenueNode | None:
-        return await load_venue(info.context, _pk(id, "Venue", "id"))
+        return await load_venue(info.context, id_of(id, "Venue", "id"))
 
     @strawberry.field(
         description="A venue's opening hours on a date (local), its free ranges still "
@@ -375,7 +368,7 @@ class VenueQuery:
         self, info: Info[Context, None], venue_id: strawberry.ID, date: date
     ) -> VenueDay:
         ctx = info.context
-        pk = _pk(venue_id, "Venue", "venueId")
+        pk = id_of(venue_id, "Venue", "venueId")
         row = await service.venue(ctx.db, scope=ctx.scope(Resource.VENUE), venue_id=pk)
         if row is None:
             raise ctx.denied("read that venue")
@@ -408,7 +401,7 @@ class VenueQuery:
     ) -> VenueBookingConnection:
         ctx = info.context
         page = PageArgs.parse(first, after)
-        venue_pk = None if venue_id is None else _pk(venue_id, "Venue", "venueId")
+        venue_pk = None if venue_id is None else id_of(venue_id, "Venue", "venueId")
         scope = ctx.scope(Resource.VENUE, Action.WRITE)
         now = datetime.now(UTC)
         rows = await service.bookings(
@@ -489,7 +482,7 @@ class VenueMutation:
     )
     async def create_venue(self, info: Info[Context, None], input: VenueInput) -> VenueNode:
         ctx = info.context
-        tenant_pk = _pk(input.tenant_id, "Tenant", "tenantId")
+        tenant_pk = id_of(input.tenant_id, "Tenant", "tenantId")
         name = service.checked_text(input.name, "name", service.NAME_MAX)
         address = service.checked_text(input.address, "address", service.ADDRESS_MAX)
         capacity = service.checked_capacity(input.capacity)
@@ -526,7 +519,7 @@ class VenueMutation:
         self, info: Info[Context, None], id: strawberry.ID, input: VenueChangeInput
     ) -> VenueNode:
         ctx = info.context
-        pk = _pk(id, "Venue", "id")
+        pk = id_of(id, "Venue", "id")
         changes: dict[str, Any] = {}
         if input.name is not None:
             changes["name"] = service.checked_text(input.name, "name", service.NAME_MAX)
@@ -570,8 +563,10 @@ class VenueMutation:
         ctx = info.context
         principal = ctx.require_principal()
         username = _username(ctx)
-        venue_pk = _pk(input.venue_id, "Venue", "venueId")
-        branch_pk = None if input.branch_id is None else _pk(input.branch_id, "Branch", "branchId")
+        venue_pk = id_of(input.venue_id, "Venue", "venueId")
+        branch_pk = (
+            None if input.branch_id is None else id_of(input.branch_id, "Branch", "branchId")
+        )
         writes = ctx.scope(Resource.VENUE, Action.WRITE)
         if principal.member_id is not None and writes.is_empty:
             # A member books for its own branch.
@@ -624,7 +619,7 @@ class VenueMutation:
         self, info: Info[Context, None], id: strawberry.ID, reason: str | None = None
     ) -> VenueBookingNode:
         ctx = info.context
-        pk = _pk(id, "VenueBooking", "id")
+        pk = id_of(id, "VenueBooking", "id")
         username = _username(ctx)
         now = datetime.now(UTC)
         async with ctx.runtime.write() as (conn, _outbox):

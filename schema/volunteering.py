@@ -24,7 +24,7 @@ from strawberry.types import Info
 
 from policies.rbac import Action, Resource
 from schema.context import Context
-from schema.ids import cursor, global_id, parse_global_id
+from schema.ids import cursor, global_id, id_of
 from schema.lazy import Lazy
 from schema.pagination import PageArgs
 from schema.permissions import Can, allow
@@ -548,13 +548,6 @@ class VolunteerEvaluationInput:
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def _pk(token: str, kind: str, argument: str) -> int:
-    found, pk = parse_global_id(token, argument=argument)
-    if found != kind:
-        raise BadUserInput(f"{argument} must be the id of a {kind}", argument=argument)
-    return pk
-
-
 def _category(value: str) -> str:
     if value not in CATEGORIES:
         raise BadUserInput(f"category must be one of {', '.join(CATEGORIES)}", argument="category")
@@ -662,7 +655,7 @@ async def _service_connection(
 
 
 def _center_filter(center_id: strawberry.ID | None) -> int | None:
-    return None if center_id is None else _pk(center_id, "ServiceCenter", "centerId")
+    return None if center_id is None else id_of(center_id, "ServiceCenter", "centerId")
 
 
 async def _wish_back(ctx: Context, wish_id: int) -> MicroWishNode:
@@ -768,7 +761,7 @@ class VolunteeringQuery:
     async def service_center(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> ServiceCenterNode | None:
-        return await load_service_center(info.context, _pk(id, "ServiceCenter", "id"))
+        return await load_service_center(info.context, id_of(id, "ServiceCenter", "id"))
 
     @strawberry.field(
         description="Micro-wishes you may see, newest first: your subtree and, without `under`, "
@@ -814,7 +807,7 @@ class VolunteeringQuery:
     async def micro_wish(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> MicroWishNode | None:
-        return await load_micro_wish(info.context, _pk(id, "MicroWish", "id"))
+        return await load_micro_wish(info.context, id_of(id, "MicroWish", "id"))
 
     @strawberry.field(
         description="Volunteer services you may see, newest first: your subtree and, without "
@@ -859,7 +852,7 @@ class VolunteeringQuery:
     async def volunteer_service(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> VolunteerServiceNode | None:
-        return await load_volunteer_service(info.context, _pk(id, "VolunteerService", "id"))
+        return await load_volunteer_service(info.context, id_of(id, "VolunteerService", "id"))
 
     @strawberry.field(
         description="Who signed up for a service you manage, in sign-up order, with attendance "
@@ -875,7 +868,7 @@ class VolunteeringQuery:
     ) -> VolunteerParticipantConnection | None:
         ctx = info.context
         page = PageArgs.parse(first, after)
-        pk = _pk(service_id, "VolunteerService", "serviceId")
+        pk = id_of(service_id, "VolunteerService", "serviceId")
         row = await service.service(ctx.db, pk)
         if row is None or not _may_manage(ctx, row.c_path):
             return None
@@ -1003,7 +996,7 @@ class VolunteeringMutation:
         self, info: Info[Context, None], input: ServiceCenterInput
     ) -> ServiceCenterNode:
         ctx = info.context
-        tenant_id = _pk(input.tenant_id, "Tenant", "tenantId")
+        tenant_id = id_of(input.tenant_id, "Tenant", "tenantId")
         values = _center_input(input)
         now = _now()
         async with ctx.runtime.write() as (conn, _outbox):
@@ -1038,7 +1031,7 @@ class VolunteeringMutation:
         self, info: Info[Context, None], id: strawberry.ID, input: ServiceCenterChanges
     ) -> ServiceCenterNode:
         ctx = info.context
-        pk = _pk(id, "ServiceCenter", "id")
+        pk = id_of(id, "ServiceCenter", "id")
         values = _center_input(input)
         now = _now()
         async with ctx.runtime.write() as (conn, _outbox):
@@ -1072,7 +1065,7 @@ class VolunteeringMutation:
         self, info: Info[Context, None], input: MicroWishInput
     ) -> MicroWishNode:
         ctx = info.context
-        center_id = _pk(input.center_id, "ServiceCenter", "centerId")
+        center_id = id_of(input.center_id, "ServiceCenter", "centerId")
         data = _wish_input(input, _today(ctx))
         now = _now()
         async with ctx.runtime.write() as (conn, outbox):
@@ -1099,7 +1092,7 @@ class VolunteeringMutation:
     )
     async def claim_micro_wish(self, info: Info[Context, None], id: strawberry.ID) -> MicroWishNode:
         ctx = info.context
-        pk = _pk(id, "MicroWish", "id")
+        pk = id_of(id, "MicroWish", "id")
         me, _ = _member(ctx, "claim wishes without a member record")
         now = _now()
         async with ctx.runtime.write() as (conn, _outbox):
@@ -1122,7 +1115,7 @@ class VolunteeringMutation:
         self, info: Info[Context, None], id: strawberry.ID
     ) -> MicroWishNode:
         ctx = info.context
-        pk = _pk(id, "MicroWish", "id")
+        pk = id_of(id, "MicroWish", "id")
         me, _ = _member(ctx, "release wishes without a member record")
         now = _now()
         async with ctx.runtime.write() as (conn, _outbox):
@@ -1143,7 +1136,7 @@ class VolunteeringMutation:
         self, info: Info[Context, None], id: strawberry.ID, note: str
     ) -> MicroWishNode:
         ctx = info.context
-        pk = _pk(id, "MicroWish", "id")
+        pk = id_of(id, "MicroWish", "id")
         me, branch = _member(ctx, "complete wishes without a member record")
         text = service.checked_text(note, "note", service.TEXT_MAX)
         now = _now()
@@ -1173,7 +1166,7 @@ class VolunteeringMutation:
         self, info: Info[Context, None], id: strawberry.ID, rating: int, comment: str = ""
     ) -> MicroWishNode:
         ctx = info.context
-        pk = _pk(id, "MicroWish", "id")
+        pk = id_of(id, "MicroWish", "id")
         score = _rating(rating, "rating")
         text = service.checked_text(comment, "comment", service.TEXT_MAX, empty=True)
         now = _now()
@@ -1219,7 +1212,7 @@ class VolunteeringMutation:
         self, info: Info[Context, None], input: VolunteerServiceInput
     ) -> VolunteerServiceNode:
         ctx = info.context
-        center_id = _pk(input.center_id, "ServiceCenter", "centerId")
+        center_id = id_of(input.center_id, "ServiceCenter", "centerId")
         now = _now()
         data = _service_input(input, now)
         async with ctx.runtime.write() as (conn, outbox):
@@ -1248,7 +1241,7 @@ class VolunteeringMutation:
         self, info: Info[Context, None], id: strawberry.ID
     ) -> VolunteerServiceNode:
         ctx = info.context
-        pk = _pk(id, "VolunteerService", "id")
+        pk = id_of(id, "VolunteerService", "id")
         me, _ = _member(ctx, "sign up without a member record")
         now = _now()
         async with ctx.runtime.write() as (conn, _outbox):
@@ -1266,7 +1259,7 @@ class VolunteeringMutation:
         self, info: Info[Context, None], id: strawberry.ID
     ) -> VolunteerServiceNode:
         ctx = info.context
-        pk = _pk(id, "VolunteerService", "id")
+        pk = id_of(id, "VolunteerService", "id")
         me, _ = _member(ctx, "withdraw sign-ups without a member record")
         now = _now()
         async with ctx.runtime.write() as (conn, _outbox):
@@ -1290,8 +1283,8 @@ class VolunteeringMutation:
         note: str = "",
     ) -> VolunteerServiceNode:
         ctx = info.context
-        pk = _pk(id, "VolunteerService", "id")
-        missing = [_pk(m, "Member", "absent") for m in absent or []]
+        pk = id_of(id, "VolunteerService", "id")
+        missing = [id_of(m, "Member", "absent") for m in absent or []]
         text = service.checked_text(note, "note", service.TEXT_MAX, empty=True)
         now = _now()
         async with ctx.runtime.write() as (conn, outbox):
@@ -1320,11 +1313,11 @@ class VolunteeringMutation:
         evaluations: list[VolunteerEvaluationInput],
     ) -> VolunteerServiceNode:
         ctx = info.context
-        pk = _pk(id, "VolunteerService", "id")
+        pk = id_of(id, "VolunteerService", "id")
         checked: list[service.Evaluation] = []
         seen: set[int] = set()
         for e in evaluations:
-            member = _pk(e.member_id, "Member", "evaluations")
+            member = id_of(e.member_id, "Member", "evaluations")
             if member in seen:
                 raise BadUserInput(
                     f"evaluations lists member {e.member_id} twice", argument="evaluations"
@@ -1357,7 +1350,7 @@ class VolunteeringMutation:
         self, info: Info[Context, None], id: strawberry.ID, reason: str
     ) -> VolunteerServiceNode:
         ctx = info.context
-        pk = _pk(id, "VolunteerService", "id")
+        pk = id_of(id, "VolunteerService", "id")
         text = _reason(reason)
         now = _now()
         async with ctx.runtime.write() as (conn, _outbox):
@@ -1369,7 +1362,7 @@ class VolunteeringMutation:
 
 
 async def _close_wish(ctx: Context, id: strawberry.ID, move: str, reason: str) -> MicroWishNode:
-    pk = _pk(id, "MicroWish", "id")
+    pk = id_of(id, "MicroWish", "id")
     text = _reason(reason)
     now = _now()
     async with ctx.runtime.write() as (conn, _outbox):

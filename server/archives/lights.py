@@ -49,11 +49,10 @@ from server.archives.models import (
     ReviewStatus,
 )
 from server.audit import service as audit
-from server.audit.models import AuditHead
 from server.auth.models import User
 from server.db import Db
 from server.errors import BadUserInput
-from server.feed.events import TENANT_FACTS, Event, emit, hold_turn, tenant_facts
+from server.feed.events import TENANT_FACTS, Event, emit, take_turn, tenant_facts
 from server.feed.models import Alert, FeedKind, Light
 from server.feed.service import open_warning
 from server.members.models import Member
@@ -238,14 +237,6 @@ async def _tell(
         now=now,
         data=data,
     )
-
-
-async def take_turn(conn: AsyncConnection) -> None:
-    """Take the writers' turn (the audit head's row lock, server/feed/events.py) before reading
-    what will be replaced: two evaluations of one cadre at once would both find no stored
-    light and both insert one. Held until the transaction ends; taking it twice is harmless."""
-    await conn.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=AuditHead.last_id))
-    hold_turn(conn)
 
 
 async def after_review(

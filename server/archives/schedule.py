@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.archives import lights, scoring
 from server.archives.models import Cadre, CadreScore
+from server.feed.events import take_turn
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ async def run(runtime: Runtime, now: datetime) -> Pass | None:
         if await done_today(conn, today, zone):
             return None
     async with runtime.write() as (conn, outbox):
-        await lights.take_turn(conn)
+        await take_turn(conn)
         if await done_today(conn, today, zone):
             return None  # another process did it meanwhile
         scored = await scoring.score_all(conn, now, today=today)

@@ -34,6 +34,14 @@ def hold_turn(conn: AsyncConnection) -> None:
     _turn_holders.add(conn)
 
 
+async def take_turn(conn: AsyncConnection) -> None:
+    """Take the writers' turn (a no-op update of the audit head locks its row until the
+    transaction ends): for a writer that must read what it is about to replace before any
+    audit entry of its own takes the turn. Taking it twice is harmless."""
+    await conn.execute(_TAKE_TURN)
+    hold_turn(conn)
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One event as subscribers see it: it carries its tenant and branch, so delivering it
@@ -95,11 +103,9 @@ async def emit(
 ) -> Event:
     """Store an event in the caller's transaction. Publish it after the commit
     (Runtime.write does both)."""
+    # Events are committed in id order (see above); an audited change holds the turn already.
     if conn not in _turn_holders:
-        # Take the writers' turn (a no-op update of the audit head locks its row until commit);
-        # an audited change holds it already.
-        await conn.execute(_TAKE_TURN)
-        hold_turn(conn)
+        await take_turn(conn)
     payload = {"tenant": tenant, "branch": branch, "data": data or {}}
     recorded_at = datetime.now(UTC)
     event_id = (

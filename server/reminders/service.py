@@ -70,12 +70,11 @@ from server.activities.service import branch_facts
 from server.assessments.models import AssessmentCampaign, CampaignStatus
 from server.assessments.schedule import pending_by_evaluator
 from server.audit import service as audit
-from server.audit.models import AuditHead
 from server.auth.models import User
 from server.branches.models import Branch
 from server.db import Db, UTCDateTime
 from server.errors import BadUserInput
-from server.feed.events import TENANT_FACTS, Event, emit, hold_turn, tenant_facts
+from server.feed.events import TENANT_FACTS, Event, emit, take_turn, tenant_facts
 from server.feed.models import FeedKind, Light
 from server.feed.service import open_warning
 from server.members.models import Member
@@ -501,8 +500,7 @@ async def remind_venue_bookings(conn: AsyncConnection, *, now: datetime, tz: tzi
     # entry) before it rewrites a reminder, so it either commits before this read (the
     # booking is CANCELLED here) or waits and then finds the reminder made here. Without
     # it a booking cancelled between this read and the insert would be reminded.
-    await conn.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=AuditHead.last_id))
-    hold_turn(conn)
+    await take_turn(conn)
     due = (await conn.execute(_venue_due(now))).all()
     rows = [
         {
